@@ -138,6 +138,9 @@ class Catalog:
     port_offset: int
     file_owner: str
     wait_timeout_s: int
+    backup_dir: str
+    backup_keep_days: int
+    backup_schedule: dict[str, int]
     hostnames: dict[str, str]
     tunnel: dict[str, Any]
     secrets: dict[str, dict[str, Any]]
@@ -163,6 +166,11 @@ class Catalog:
             if svc.secret_env:
                 files.setdefault(svc.secret_file, {}).update(svc.secret_env)
         return files
+
+    @property
+    def postgres_databases(self) -> dict[str, dict[str, Any]]:
+        return {name: db for name, db in self.databases.items()
+                if db["engine"] == "postgres" and db["service"] in self.services}
 
     @property
     def used_secrets(self) -> list[str]:
@@ -360,6 +368,9 @@ class _Builder:
             port_offset=int(self.raw["port_offset"]),
             file_owner=self.raw["file_owner"],
             wait_timeout_s=int(self.raw["wait_timeout_s"]),
+            backup_dir=self.raw["backup_dir"].rstrip("/"),
+            backup_keep_days=int(self.raw["backup_keep_days"]),
+            backup_schedule=dict(self.raw["backup_schedule"]),
             hostnames=dict(self.raw["hostnames"]),
             tunnel=tunnel,
             secrets=secrets,

@@ -27,6 +27,11 @@ port_offset = 0
 file_owner = "root"
 # Upper bound for `docker compose up --wait`, in seconds.
 wait_timeout_s = 600
+# Where scripts/backup_postgres.sh writes its dumps, and how many days it keeps them.
+backup_dir = "/volume1/backups/marketplace"
+backup_keep_days = 14
+# DSM Task Scheduler: when the nightly backup runs (NAS local time).
+backup_schedule = {"hour": 3, "minute": 0}
 
 # Public hostnames the tunnel and the edge serve. One level under the zone, so Cloudflare's
 # Universal SSL certificate (*.wattsun.co.ke) covers them.
@@ -140,7 +145,8 @@ services = {
         "secret_env": {"DATABASE_URL": "{db:marketplace.url}", "REDIS_URL": "{db:cache.url}"},
         "depends_on": ["postgres", "redis"],
         "routes": [{"host": "main", "path": "/api", "strip_prefix": False}],
-        "health": {"http": {"path": "/api/health", "status": 200}},
+        "health": {"test": ["CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/api/health/live"],
+                   "http": {"path": "/api/health", "status": 200}},
     },
     "killbill": {
         "image": "killbill/killbill:0.24.11",

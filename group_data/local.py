@@ -7,6 +7,7 @@ project_name = "marketplace"
 deploy_root = "/var/lib/marketplace/local"
 docker_bin = "/usr/local/bin/docker"
 wait_timeout_s = 300
+backup_dir = "/var/lib/marketplace/backups/local"
 
 hostnames = {
     "main": "boma.localhost",

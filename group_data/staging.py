@@ -6,3 +6,4 @@ extends = ["standins", "local"]
 project_name = "marketplace-staging"
 deploy_root = "/var/lib/marketplace/staging"
 port_offset = 100
+backup_dir = "/var/lib/marketplace/backups/staging"

@@ -1,0 +1,48 @@
+"""Local commands that need no connection: `python -m deploys.cli render TARGET OUT`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from deploys import catalog as catalog_mod
+from deploys.render import render, secret_file_preview
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Write every file the deploy would push for a target into OUT (secrets as placeholders)."""
+    catalog = catalog_mod.load(args.target)
+    out = Path(args.out)
+    files = render(catalog)
+    for path, managed in files.items():
+        dest = out / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(managed.content)
+        dest.chmod(managed.mode)
+    for path, text in secret_file_preview(catalog).items():
+        dest = out / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text("# PREVIEW: written on the target by scripts/secrets.sh; "
+                        "{secret:NAME} is generated there and never leaves it\n" + text)
+    print(f"rendered {len(files)} files for target {catalog.target!r} into {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploys.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("render", help=cmd_render.__doc__)
+    p.add_argument("target", choices=catalog_mod.TARGETS)
+    p.add_argument("out")
+    p.set_defaults(func=cmd_render)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except catalog_mod.CatalogError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

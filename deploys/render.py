@@ -1,0 +1,141 @@
+"""Render every file a deploy manages on the target from a Catalog (no connection needed).
+
+Paths are relative to the catalog's deploy_root. Secret values never pass through here: the
+secret env files are written on the target by scripts/secrets.sh from the templates it embeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from deploys.catalog import REPO, Catalog, Service
+
+TEMPLATES = REPO / "templates"
+
+# Folders created under deploy_root besides those of the managed files and volumes.
+EXTRA_DIRS = ("secrets", "secrets/values", "scripts/logs")
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """One file the deploy keeps on the target."""
+
+    path: str
+    content: bytes
+    mode: int = 0o644
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def _compose_scalar(value) -> str:
+    """A YAML (JSON) scalar with Compose's `$` interpolation escaped."""
+    if isinstance(value, str):
+        return json.dumps(value.replace("$", "$$"))
+    return json.dumps(value)
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + str(value).replace("'", "'\"'\"'") + "'"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["cq"] = _compose_scalar
+    env.filters["sq"] = _shell_quote
+    env.filters["json"] = lambda v: json.dumps(v, sort_keys=True)
+    return env
+
+
+def build_files(service: Service) -> dict[str, bytes]:
+    """The build context of a service: repo files, relative to the context folder."""
+    root = REPO / service.build
+    return {str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def context_dir(service: Service) -> str:
+    return f"build/{Path(service.build).name}"
+
+
+def image_tag(catalog: Catalog, service: Service) -> str:
+    """A pinned image, or for a build a tag named after the content it is built from."""
+    if not service.build:
+        return service.image
+    digest = hashlib.sha256()
+    for name, content in build_files(service).items():
+        digest.update(name.encode() + b"\0" + content + b"\0")
+    digest.update(json.dumps(service.build_args, sort_keys=True).encode())
+    return f"{catalog.project_name}/{service.name}:{digest.hexdigest()[:12]}"
+
+
+def render(catalog: Catalog) -> dict[str, ManagedFile]:
+    """Every managed file, keyed by its path under deploy_root."""
+    env = _env()
+    ctx = {"c": catalog, "image_tag": lambda s: image_tag(catalog, s), "context_dir": context_dir}
+    files: dict[str, ManagedFile] = {}
+
+    def add(path: str, template: str, mode: int = 0o644, **extra) -> None:
+        text = env.get_template(template).render(**ctx, **extra)
+        files[path] = ManagedFile(path, text.encode(), mode)
+
+    for svc in catalog.services.values():
+        if svc.build:
+            for name, content in build_files(svc).items():
+                path = f"{context_dir(svc)}/{name}"
+                files[path] = ManagedFile(path, content, 0o644)
+    if "edge" in catalog.services:
+        add("edge/conf.d/marketplace.conf", "edge.conf.j2")
+        add("edge/conf.d/proxy_headers.inc", "proxy_headers.inc.j2")
+    if "cloudflared" in catalog.services:
+        add("cloudflared/config.yml", "cloudflared.yml.j2")
+    if catalog.postgres_databases:
+        add("postgres/initdb/10-databases.sh", "initdb.sh.j2")
+    add("scripts/secrets.sh", "secrets.sh.j2", 0o700)
+    for script in ("start_all", "stop_all", "backup_postgres", "healthcheck"):
+        add(f"scripts/{script}.sh", f"{script}.sh.j2", 0o755)
+    add("dsm/tasks.json", "dsm_tasks.json.j2")
+    add(".env", "env.j2")
+    # Last: the compose file labels each service with the hash of the config it mounts, so
+    # a changed nginx or cloudflared config recreates exactly that service.
+    add("docker-compose.yml", "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
+    return files
+
+
+def config_hash(files: dict[str, ManagedFile], service: Service) -> str:
+    """Hash of the managed files under the folders a service mounts."""
+    digest = hashlib.sha256()
+    for source in sorted(service.volumes):
+        for path in sorted(p for p in files if p.startswith(source.rstrip("/") + "/")):
+            digest.update(path.encode() + b"\0" + files[path].content)
+    return digest.hexdigest()[:12]
+
+
+def directories(catalog: Catalog, files: dict[str, ManagedFile]) -> list[str]:
+    """Every folder under deploy_root the stack needs, parents first."""
+    dirs = set(EXTRA_DIRS)
+    for path in files:
+        parent = str(Path(path).parent)
+        if parent != ".":
+            dirs.add(parent)
+    for svc in catalog.services.values():
+        dirs.update(src for src in svc.volumes if src not in files)
+    expanded = set()
+    for d in dirs:
+        parts = Path(d).parts
+        expanded.update(str(Path(*parts[:i])) for i in range(1, len(parts) + 1))
+    return sorted(expanded, key=lambda d: (d.count("/"), d))
+
+
+def secret_file_preview(catalog: Catalog) -> dict[str, str]:
+    """What scripts/secrets.sh writes, with each secret shown as a placeholder."""
+    return {f"secrets/{name}.env": "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+            for name, values in sorted(catalog.secret_files.items())}

@@ -1,0 +1,96 @@
+"""Marketplace connector (reference implementation): ties the apps together.
+
+GET /api/health -> {"ok", "db", "redis", "uptime", "integrations": {name: {...}}}
+GET /api/health/live -> the same without the integrations (the container's own healthcheck,
+  so one app being down does not mark the connector unhealthy)
+  db     an authenticated `SELECT 1` on DATABASE_URL
+  redis  a PING on REDIS_URL (with its password)
+  integrations  each app's health route from INTEGRATIONS (JSON {name: url})
+HTTP 200 when everything is up, 503 and "ok": false when anything is down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg2
+import redis
+
+STARTED = time.monotonic()
+INTEGRATIONS: dict[str, str] = json.loads(os.environ.get("INTEGRATIONS", "{}"))
+
+
+def db_ok() -> tuple[bool, str | None]:
+    try:
+        conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=3)
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            ok = cur.fetchone() == (1,)
+        conn.close()
+        return ok, None
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"
+        return False, type(exc).__name__
+
+
+def redis_ok() -> tuple[bool, str | None]:
+    try:
+        return bool(redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3).ping()), None
+    except Exception as exc:  # noqa: BLE001
+        return False, type(exc).__name__
+
+
+def integration(url: str) -> dict:
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:
+        return {"ok": False, "url": url, "error": type(exc).__name__}
+    return {"ok": status == 200, "url": url, "status": status,
+            "ms": round((time.monotonic() - started) * 1000)}
+
+
+def health(with_integrations: bool = True) -> tuple[int, dict]:
+    targets = INTEGRATIONS if with_integrations else {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        db_f, redis_f = pool.submit(db_ok), pool.submit(redis_ok)
+        checks = {name: pool.submit(integration, url) for name, url in targets.items()}
+        (db, db_err), (rd, rd_err) = db_f.result(), redis_f.result()
+        integrations = {name: f.result() for name, f in checks.items()}
+    ok = db and rd and all(i["ok"] for i in integrations.values())
+    body = {"ok": ok, "db": db, "redis": rd, "uptime": round(time.monotonic() - STARTED),
+            "integrations": integrations}
+    errors = {k: v for k, v in (("db", db_err), ("redis", rd_err)) if v}
+    if errors:
+        body["errors"] = errors
+    return (200 if ok else 503), body
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = self.path.split("?")[0].rstrip("/")
+        if path in ("/api/health", "/api/health/live"):
+            status, body = health(with_integrations=path == "/api/health")
+        else:
+            status, body = 404, {"error": "not found", "path": self.path}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, fmt: str, *args) -> None:
+        pass  # health probes every few seconds would drown the log
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()

@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""STAND-IN servers for the apps that cannot run on a machine without a registry or Cloudflare.
+
+Each one answers its app's documented health route (FIELD-NOTES.md) with a real check of the
+real databases it is given, and says in every response that it is a stand-in:
+
+  standin killbill   :8080  GET /1.0/healthcheck  200, every entry healthy (500 if not)
+  standin kaui       :8080  GET /health           {"status": "UP"}
+  standin condo      :PORT  GET /server-health?checks=postgres,redis  200 statusText "pass"
+  standin cocorico   :80    GET / -> 302 /en/;  GET /en/  200 (MySQL and MongoDB checked)
+  standin mongodb    :27017 MongoDB wire protocol: answers hello/ping (no auth, no storage)
+  cloudflared tunnel ... --metrics ADDR run    loads config.yml, serves /ready, never dials out
+  cloudflared tunnel --metrics ADDR ready      exit 0 when /ready answers 200
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import socketserver
+import struct
+import sys
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+STANDIN = "stand-in: not the real application; answers its documented health route only"
+STARTED = time.time()
+
+
+# -- real checks against the real databases ---------------------------------------------------
+
+def check_postgres(url: str, user: str | None = None, password: str | None = None) -> str | None:
+    """None when an authenticated `SELECT 1` works, else the error."""
+    import psycopg2
+
+    try:
+        if url.startswith("jdbc:"):
+            url = url[len("jdbc:"):]
+        conn = psycopg2.connect(url, user=user, password=password, connect_timeout=3)
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        conn.close()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return str(exc).strip()
+
+
+def check_redis(url: str) -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_timeout=3).ping()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return str(exc)
+
+
+def check_mysql(host: str, port: int, user: str, password: str, database: str) -> str | None:
+    import pymysql
+
+    try:
+        conn = pymysql.connect(host=host, port=port, user=user, password=password,
+                               database=database, connect_timeout=3)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        conn.close()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return str(exc)
+
+
+def check_mongodb(url: str) -> str | None:
+    parts = urlsplit(url)
+    try:
+        return None if mongo_ping(parts.hostname or "localhost", parts.port or 27017) else "ping not ok"
+    except OSError as exc:
+        return str(exc)
+
+
+# -- a minimal MongoDB wire protocol (OP_MSG with one BSON body) -------------------------------
+
+def bson_encode(doc: dict) -> bytes:
+    out = b""
+    for key, value in doc.items():
+        name = key.encode() + b"\0"
+        if isinstance(value, bool):
+            out += b"\x08" + name + (b"\x01" if value else b"\x00")
+        elif isinstance(value, int):
+            out += b"\x10" + name + struct.pack("<i", value)
+        elif isinstance(value, float):
+            out += b"\x01" + name + struct.pack("<d", value)
+        else:
+            raw = str(value).encode() + b"\0"
+            out += b"\x02" + name + struct.pack("<i", len(raw)) + raw
+    return struct.pack("<i", len(out) + 5) + out + b"\0"
+
+
+def bson_decode(data: bytes) -> dict:
+    doc, pos, end = {}, 4, struct.unpack_from("<i", data)[0] - 1
+    while pos < end:
+        kind = data[pos]
+        nul = data.index(b"\0", pos + 1)
+        key, pos = data[pos + 1:nul].decode(), nul + 1
+        if kind == 0x01:
+            doc[key], pos = struct.unpack_from("<d", data, pos)[0], pos + 8
+        elif kind == 0x10:
+            doc[key], pos = struct.unpack_from("<i", data, pos)[0], pos + 4
+        elif kind == 0x12:
+            doc[key], pos = struct.unpack_from("<q", data, pos)[0], pos + 8
+        elif kind == 0x08:
+            doc[key], pos = bool(data[pos]), pos + 1
+        elif kind == 0x02:
+            size = struct.unpack_from("<i", data, pos)[0]
+            doc[key], pos = data[pos + 4:pos + 3 + size].decode(), pos + 4 + size
+        elif kind in (0x03, 0x04):
+            size = struct.unpack_from("<i", data, pos)[0]
+            doc[key], pos = bson_decode(data[pos:pos + size]), pos + size
+        else:
+            break  # a type this stand-in does not read: ignore the rest
+    return doc
+
+
+def op_msg(request_id: int, body: dict, response_to: int = 0) -> bytes:
+    payload = struct.pack("<I", 0) + b"\x00" + bson_encode(body)
+    return struct.pack("<iiii", 16 + len(payload), request_id, response_to, 2013) + payload
+
+
+def mongo_ping(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=3) as sock:
+        sock.sendall(op_msg(1, {"ping": 1, "$db": "admin"}))
+        header = recv_exact(sock, 16)
+        length = struct.unpack_from("<i", header)[0]
+        body = recv_exact(sock, length - 16)
+        return bson_decode(body[5:]).get("ok") == 1.0
+
+
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data
+
+
+class MongoHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while True:
+            try:
+                header = recv_exact(self.request, 16)
+            except OSError:
+                return
+            length, request_id, _, opcode = struct.unpack("<iiii", header)
+            body = recv_exact(self.request, length - 16)
+            command = bson_decode(body[5:]) if opcode == 2013 else {}
+            reply = {"ok": 1.0, "standin": STANDIN}
+            if set(command) & {"hello", "isMaster", "ismaster"}:
+                reply.update({"ismaster": True, "isWritablePrimary": True, "maxWireVersion": 9,
+                              "minWireVersion": 0, "maxBsonObjectSize": 16777216})
+            self.request.sendall(op_msg(request_id + 1, reply, request_id))
+
+
+# -- HTTP apps --------------------------------------------------------------------------------
+
+def killbill(path: str, query: dict) -> tuple[int, dict]:
+    if path != "/1.0/healthcheck":
+        return 404, {"error": "not found"}
+    err = check_postgres(os.environ["KILLBILL_DAO_URL"], os.environ.get("KILLBILL_DAO_USER"),
+                         os.environ.get("KILLBILL_DAO_PASSWORD"))
+    checks = {"main": {"healthy": True, "message": "stand-in running"},
+              "DAOHealthCheck": {"healthy": err is None, "message": err or "SELECT 1 ok"}}
+    return (200 if err is None else 500), checks
+
+
+def kaui(path: str, query: dict) -> tuple[int, dict]:
+    if path != "/health":
+        return 404, {"error": "not found"}
+    err = check_postgres(os.environ["KAUI_CONFIG_DAO_URL"], os.environ.get("KAUI_CONFIG_DAO_USER"),
+                         os.environ.get("KAUI_CONFIG_DAO_PASSWORD"))
+    return (200, {"status": "UP"}) if err is None else (503, {"status": "DOWN", "error": err})
+
+
+def condo(path: str, query: dict) -> tuple[int, dict]:
+    if path != "/server-health":
+        return 404, {"error": "not found"}
+    wanted = (query.get("checks") or [""])[0].split(",")
+    probes = {"postgres": lambda: check_postgres(os.environ["DATABASE_URL"]),
+              "redis": lambda: check_redis(os.environ["REDIS_URL"])}
+    results = {name: probes[name]() for name in wanted if name in probes}
+    ok = all(err is None for err in results.values())
+    return (200 if ok else 500), {
+        "statusText": "pass" if ok else "fail",
+        "checks": {name: {"status": "pass" if err is None else "fail", "error": err}
+                   for name, err in results.items()}}
+
+
+def cocorico(path: str, query: dict) -> tuple[int, dict]:
+    if path == "/":
+        return 302, {"location": "/en/"}
+    if path != "/en/":
+        return 404, {"error": "not found"}
+    env = os.environ
+    errors = {"mysql": check_mysql(env["DATABASE_HOST"], int(env["DATABASE_PORT"]), env["DATABASE_USER"],
+                                   env["DATABASE_PASSWORD"], env["DATABASE_NAME"]),
+              "mongodb": check_mongodb(env["MONGODB_SERVER"])}
+    ok = all(e is None for e in errors.values())
+    return (200 if ok else 500), {"page": "Cocorico stand-in home (en)", "errors": errors}
+
+
+APPS = {"killbill": (killbill, 8080), "kaui": (kaui, 8080), "condo": (condo, 3000),
+        "cocorico": (cocorico, 80)}
+
+
+def serve_http(app, port: int, name: str) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            parts = urlsplit(self.path)
+            status, body = app(parts.path, parse_qs(parts.query))
+            body = {"standin": f"{name} {STANDIN}", **body}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            if status in (301, 302):
+                self.send_header("Location", body["location"])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Standin", name)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, fmt: str, *args) -> None:
+            sys.stderr.write(f"[{name} stand-in] {fmt % args}\n")
+
+    print(f"[{name} stand-in] listening on :{port} ({STANDIN})", flush=True)
+    ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
+
+
+# -- cloudflared ------------------------------------------------------------------------------
+
+def flag(args: list[str], name: str, default: str | None = None) -> str | None:
+    return args[args.index(name) + 1] if name in args else default
+
+
+def cloudflared(args: list[str]) -> int:
+    metrics = flag(args, "--metrics", "127.0.0.1:2000")
+    if args and args[-1] == "ready":
+        try:
+            with urllib.request.urlopen(f"http://{metrics}/ready", timeout=3) as resp:
+                return 0 if resp.status == 200 else 1
+        except OSError:
+            return 1
+    import yaml
+
+    config_path = flag(args, "--config", "/etc/cloudflared/config.yml")
+    with open(config_path) as fh:
+        config = yaml.safe_load(fh)
+    ingress = config.get("ingress") or []
+    problems = []
+    if not config.get("tunnel"):
+        problems.append("no tunnel")
+    if not ingress or set(ingress[-1]) - {"service", "originRequest"}:
+        problems.append("the last ingress rule must be a catch-all")
+    if problems:
+        print(f"[cloudflared stand-in] invalid config {config_path}: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    origins = sorted({r["service"] for r in ingress if r["service"].startswith(("http://", "https://"))})
+
+    def ready(path: str, query: dict) -> tuple[int, dict]:
+        if path != "/ready":
+            return 404, {"error": "not found"}
+        down = [o for o in origins if not reachable(o)]
+        body = {"status": 503 if down else 200, "readyConnections": 0, "rules": len(ingress),
+                "note": "stand-in never connects to Cloudflare; ready = config valid, origins reachable",
+                "unreachable": down}
+        return body["status"], body
+
+    host, _, port = metrics.rpartition(":")
+    print(f"[cloudflared stand-in] tunnel {config['tunnel']}: {len(ingress)} ingress rules loaded",
+          flush=True)
+    serve_http(ready, int(port), "cloudflared")
+    return 0
+
+
+def reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 80), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def main(argv: list[str]) -> int:
+    prog = os.path.basename(argv[0])
+    if prog == "cloudflared":
+        return cloudflared(argv[1:])
+    if prog == "standin-probe":
+        kind, address = argv[1], argv[2]
+        host, _, port = address.rpartition(":")
+        return 0 if kind == "mongodb" and check_mongodb(f"mongodb://{host}:{port}") is None else 1
+    app = argv[1] if len(argv) > 1 else ""
+    if app == "mongodb":
+        print(f"[mongodb stand-in] listening on :27017 ({STANDIN})", flush=True)
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        socketserver.ThreadingTCPServer(("0.0.0.0", 27017), MongoHandler).serve_forever()
+    if app not in APPS:
+        print(f"usage: standin {{{','.join([*APPS, 'mongodb'])}}}", file=sys.stderr)
+        return 2
+    handler, port = APPS[app]
+    serve_http(handler, int(os.environ.get("PORT", port)), app)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
