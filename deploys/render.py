@@ -110,9 +110,16 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     return files
 
 
+def expected_containers(catalog: Catalog, files: dict[str, ManagedFile]) -> dict[str, tuple[str, str]]:
+    """service -> (image tag, config hash) its running container must carry."""
+    return {name: (image_tag(catalog, svc), config_hash(files, svc))
+            for name, svc in catalog.services.items()}
+
+
 def config_hash(files: dict[str, ManagedFile], service: Service) -> str:
-    """Hash of the managed files under the folders a service mounts."""
-    digest = hashlib.sha256()
+    """Hash of a service's definition and of the managed files under the folders it mounts:
+    the running container carries it as a label, so drift from the catalog is visible."""
+    digest = hashlib.sha256(repr(service).encode())
     for source in sorted(service.volumes):
         for path in sorted(p for p in files if p.startswith(source.rstrip("/") + "/")):
             digest.update(path.encode() + b"\0" + files[path].content)

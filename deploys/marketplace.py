@@ -1,0 +1,43 @@
+"""Converge one target to its catalog: `pyinfra inventory.py deploys/marketplace.py`.
+
+One StackState fact (one remote command) tells what is there; every operation plans from it,
+so an unchanged target costs one round trip and reports zero changes.
+"""
+
+from pyinfra import host
+
+from deploys import catalog as catalog_mod
+from deploys import operations, plan
+from deploys.facts import StackState
+from deploys.render import directories, render
+
+catalog = catalog_mod.load(host.data.target)
+files = render(catalog)
+root, owner = catalog.deploy_root, catalog.file_owner
+secrets_script = files["scripts/secrets.sh"]
+
+state = host.get_fact(StackState, script=plan.state_script(catalog, files))
+secrets_current, _ = state.secrets_current(catalog.used_secrets, secrets_script.sha256)
+
+operations.directories(
+    name="Create the deploy root's folders",
+    root=root, dirs=directories(catalog, files), state=state, owner=owner,
+)
+operations.files(
+    name="Push the build contexts",
+    root=root, managed=[f for p, f in files.items() if p.startswith("build/")], state=state, owner=owner,
+)
+operations.files(
+    name="Push the configuration, scripts and DSM tasks",
+    root=root, managed=[f for p, f in files.items() if not p.startswith("build/")], state=state,
+    owner=owner,
+)
+operations.secrets(
+    name="Generate missing secrets and write the secret env files",
+    root=root, names=catalog.used_secrets, script_sha=secrets_script.sha256, state=state,
+)
+operations.stack(
+    name="Converge the stack and check every health route",
+    root=root, reasons=plan.converge_reasons(catalog, files, state, secrets_current),
+    healthy=plan.healthy_summary(catalog),
+)
