@@ -29,6 +29,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_script(args: argparse.Namespace) -> int:
+    """Run a deployed ops script (healthcheck.sh, stop_all.sh, ...) on a target over SSH."""
+    from deploys.remote import run_script
+
+    return run_script(args.target, args.script)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploys.cli")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -36,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", choices=catalog_mod.TARGETS)
     p.add_argument("out")
     p.set_defaults(func=cmd_render)
+    p = sub.add_parser("run", help=cmd_script.__doc__)
+    p.add_argument("target", choices=catalog_mod.TARGETS)
+    p.add_argument("script", choices=["healthcheck.sh", "stop_all.sh", "start_all.sh",
+                                      "backup_postgres.sh"])
+    p.set_defaults(func=cmd_script)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -73,6 +73,21 @@ MaxSessions 50
 Subsystem sftp internal-sftp
 CONF
   printf '[127.0.0.1]:%s %s\n' "$ssh_port" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" > "$dir/known_hosts"
+  # For testinfra and plain ssh: `ssh -F .state/ssh/config marketplace-target`.
+  cat > "$dir/config" <<CONF
+Host marketplace-target
+  HostName 127.0.0.1
+  Port $ssh_port
+  User root
+  IdentityFile $dir/id_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $dir/known_hosts
+  StrictHostKeyChecking yes
+  BatchMode yes
+  ControlMaster auto
+  ControlPath $dir/cm-%C
+  ControlPersist 60s
+CONF
   if ssh -q -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -i "$dir/id_ed25519" \
        -p "$ssh_port" root@127.0.0.1 true 2>/dev/null; then
     log "sshd answering on 127.0.0.1:$ssh_port"; return

@@ -1,0 +1,53 @@
+# The front door. `make deploy` and `make test` work on a fresh Debian bookworm machine (root).
+#   make deploy                 converge the NAS if MARKETPLACE_NAS is set, else the local target
+#   make test                   unit tests + end-to-end on the staging target
+#   make render OUT=DIR [TARGET=local]   write every file a deploy would push, no connection
+#   make check [TARGET=local]   run the testinfra checks against a deployed target
+#   make status / make down     health table / stop the stack (data kept)
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TARGET ?= $(if $(MARKETPLACE_NAS),production,local)
+OUT ?= out/$(TARGET)
+export MARKETPLACE_TARGET := $(TARGET)
+
+.PHONY: deploy test unit e2e check render status down setup venv clean
+
+deploy: venv $(if $(filter production,$(TARGET)),,setup)
+	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py
+	@$(PY) -m deploys.cli run $(TARGET) healthcheck.sh
+
+test: venv setup
+	$(VENV)/bin/pytest tests/ -v
+
+unit: venv
+	$(VENV)/bin/pytest tests/ -m "not e2e"
+
+e2e: venv setup
+	$(VENV)/bin/pytest tests/ -m e2e -v
+
+check: venv
+	$(VENV)/bin/pytest checks/ --target $(TARGET) -v
+
+render: venv
+	$(PY) -m deploys.cli render $(TARGET) $(OUT)
+
+status: venv
+	$(PY) -m deploys.cli run $(TARGET) healthcheck.sh
+
+down: venv
+	$(PY) -m deploys.cli run $(TARGET) stop_all.sh
+
+# This machine as a deploy target: Docker Engine, Compose 2.20.1, sshd on 127.0.0.1:2222, images.
+setup:
+	bash files/local-target/setup.sh
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	$(PY_SYS) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
