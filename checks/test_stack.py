@@ -1,0 +1,78 @@
+"""The deployed stack is what the catalog says: containers, ports, routes, files."""
+
+from __future__ import annotations
+
+import shlex
+
+# Database ports that must never be published, whatever the catalog says.
+NEVER_PUBLISHED = {5432, 6379, 3306, 27017, 8000, 12345}
+
+
+def test_container_running_and_healthy(stack_containers, catalog, service):
+    container = stack_containers.get(service)
+    assert container, f"{service}: no container"
+    assert container["state"] == "running"
+    expected = "healthy" if catalog.services[service].health.test else "none"
+    assert container["health"] == expected
+
+
+def test_no_container_outside_the_catalog(stack_containers, catalog):
+    assert set(stack_containers) <= set(catalog.services)
+
+
+def test_declared_port_listens_on_bind_address_only(host, catalog, service):
+    svc = catalog.services[service]
+    if svc.host_port is None:
+        return
+    assert host.socket(f"tcp://{catalog.bind_address}:{svc.host_port}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{svc.host_port}").is_listening
+    assert not host.socket(f"tcp://:::{svc.host_port}").is_listening
+
+
+def test_published_ports_are_exactly_the_declared_ones(stack_containers, catalog, service):
+    svc = catalog.services[service]
+    bindings = [b for spec in stack_containers[service]["ports"].values() for b in spec or []]
+    published = {(b["HostIp"], int(b["HostPort"])) for b in bindings}
+    expected = {(catalog.bind_address, svc.host_port)} if svc.host_port is not None else set()
+    assert published == expected
+    assert not {port for _, port in published} & NEVER_PUBLISHED
+
+
+def test_health_route_answers_through_the_edge(host, catalog, routed):
+    svc = catalog.services[routed]
+    hostname = svc.routes[0].hostname
+    url = f"http://{catalog.bind_address}:{catalog.edge.host_port}{svc.health_url}"
+    cmd = f"curl -s -o /dev/null -m 15 -D - -H {shlex.quote('Host: ' + hostname)} {shlex.quote(url)}"
+    headers = host.check_output(cmd).lower()
+    status = headers.split()[1]
+    assert status == str(svc.health.http_status), headers
+    # The stand-ins name themselves: where one answers, it must be the routed service.
+    for line in headers.splitlines():
+        if line.startswith("x-standin:"):
+            assert line.split(":", 1)[1].strip() == routed
+
+
+def test_unknown_hostname_gets_404_at_the_edge(host, catalog):
+    url = f"http://{catalog.bind_address}:{catalog.edge.host_port}/"
+    code = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: unknown.invalid' {url}")
+    assert code == "404"
+
+
+def test_managed_files_present_with_owner_and_mode(host, catalog, managed_files):
+    wrong = []
+    for path, mf in managed_files.items():
+        f = host.file(f"{catalog.deploy_root}/{path}")
+        if not f.exists or f.user != catalog.file_owner or f.mode != mf.mode:
+            wrong.append((path, f.exists and f.user, f.exists and oct(f.mode), oct(mf.mode)))
+    assert not wrong
+
+
+def test_secret_files_are_private(host, catalog):
+    secrets = host.file(f"{catalog.deploy_root}/secrets")
+    assert secrets.is_directory and secrets.mode == 0o700
+    for name in catalog.secret_files:
+        env = host.file(f"{catalog.deploy_root}/secrets/{name}.env")
+        assert env.exists and env.mode == 0o600, name
+        assert "{secret:" not in env.content_string, f"{name}.env has an unresolved secret"
+    for name in catalog.used_secrets:
+        assert host.file(f"{catalog.deploy_root}/secrets/values/{name}").mode == 0o600, name
