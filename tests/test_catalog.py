@@ -1,0 +1,157 @@
+"""The catalog: layering, port plan, derived values, and errors that name the key and file."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploys import catalog as catalog_mod
+
+PORT_PLAN = {"edge": 3100, "connector": 3101, "condo": 3102, "killbill": 3103, "cocorico": 3104,
+             "kaui": 3105}
+
+
+def test_local_port_plan(local):
+    published = {n: s.host_port for n, s in local.services.items() if s.host_port is not None}
+    assert published == PORT_PLAN
+
+
+def test_staging_is_local_shifted_by_its_offset(local, staging):
+    assert staging.project_name != local.project_name
+    assert staging.deploy_root != local.deploy_root
+    for name, port in PORT_PLAN.items():
+        assert staging.services[name].host_port == port + 100
+
+
+def test_every_published_port_binds_loopback(local):
+    assert local.bind_address == "127.0.0.1"
+
+
+def test_databases_are_not_published(local):
+    for name in ("postgres", "redis", "cocorico-mysql", "cocorico-mongo"):
+        assert local.services[name].host_port is None
+
+
+def test_no_image_uses_latest_or_is_unpinned(local):
+    for svc in local.services.values():
+        assert svc.build or (":" in svc.image and not svc.image.endswith(":latest"))
+
+
+def test_production_asks_the_operator_for_what_has_no_public_image():
+    with pytest.raises(catalog_mod.CatalogError) as err:
+        catalog_mod.load("production")
+    paths = {p.path: p for p in err.value.problems}
+    assert set(paths) == {"services.condo.image", "services.cocorico.image", "tunnel.id"}
+    assert all(p.source == "group_data/production.py" for p in paths.values())
+    assert "enabled=False" in paths["services.condo.image"].hint
+
+
+def test_production_loads_once_the_operator_answers(group_data):
+    root = group_data("production", """
+        services = {"condo": {"image": "registry.example/condo:2024.11.1"},
+                    "cocorico": {"enabled": False}}
+        tunnel = {"id": "6ff42ae2-765d-4adf-8112-31c55c1551ef"}
+    """)
+    catalog = catalog_mod.load("production", root)
+    assert "cocorico" not in catalog.services
+    assert catalog.services["condo"].image == "registry.example/condo:2024.11.1"
+    assert catalog.services["killbill"].image == "killbill/killbill:0.24.11"
+    assert catalog.deploy_root == "/volume1/web/marketplace"
+
+
+def test_killbill_is_served_under_billing_with_the_prefix_stripped(local):
+    route = local.services["killbill"].routes[0]
+    assert (route.hostname, route.path, route.strip_prefix) == ("boma.localhost", "/billing", True)
+    assert local.services["killbill"].health_url == "/billing/1.0/healthcheck"
+
+
+def test_kaui_and_condo_get_their_own_hostnames_cocorico_the_root(local):
+    assert [(r.hostname, r.path) for r in local.services["kaui"].routes] == [("kaui.boma.localhost", "/")]
+    assert [(r.hostname, r.path) for r in local.services["condo"].routes] == [("condo.boma.localhost", "/")]
+    assert [(r.hostname, r.path) for r in local.services["cocorico"].routes] == [("boma.localhost", "/")]
+
+
+def test_routes_are_ordered_most_specific_first(local):
+    main = [r.path for r in local.routes if r.hostname == "boma.localhost"]
+    assert main.index("/") == len(main) - 1
+
+
+def test_db_macros_expand_to_secret_tokens_not_values(local):
+    connector = local.services["connector"]
+    assert connector.secret_env["DATABASE_URL"] == \
+        "postgresql://connector:{secret:db_marketplace_password}@postgres:5432/marketplace"
+    assert local.services["killbill"].env["KILLBILL_DAO_URL"] == "jdbc:postgresql://postgres:5432/killbill"
+    assert connector.secrets == ["db_cache_password", "db_marketplace_password"]
+
+
+def test_killbill_and_kaui_use_their_own_databases(local):
+    assert local.services["killbill"].env["KILLBILL_DAO_URL"].endswith("/killbill")
+    assert local.services["kaui"].env["KAUI_CONFIG_DAO_URL"].endswith("/kaui")
+
+
+def test_postgres_gets_a_password_per_database_it_serves(local):
+    env = local.services["postgres"].secret_env
+    assert {k for k in env if k.startswith("DB_")} == {
+        "DB_MARKETPLACE_PASSWORD", "DB_KILLBILL_PASSWORD", "DB_KAUI_PASSWORD", "DB_CONDO_PASSWORD"}
+
+
+def test_connector_integrations_come_from_the_health_routes(local):
+    import json
+
+    integrations = json.loads(local.services["connector"].env["INTEGRATIONS"])
+    assert integrations["killbill"] == "http://killbill:8080/1.0/healthcheck"
+    assert "connector" not in integrations and "postgres" not in integrations
+
+
+def test_disabling_a_service_drops_it_and_flags_its_dependents(group_data):
+    root = group_data("local", """
+        extends = ["standins"]
+        hostnames = {"main": "boma.localhost", "kaui": "kaui.boma.localhost",
+                     "condo": "condo.boma.localhost"}
+        services = {"killbill": {"enabled": False}}
+    """)
+    with pytest.raises(catalog_mod.CatalogError) as err:
+        catalog_mod.load("local", root)
+    [problem] = err.value.problems
+    assert problem.path == "services.kaui.depends_on"
+    assert "'killbill' is unknown or disabled" in problem.message
+    assert problem.source.endswith("all.py")
+
+
+@pytest.mark.parametrize("override, path, words", [
+    ('services = {"connector": {"env": {"X": "{db:marketplace.password}"}}}',
+     "services.connector.env.X", "belongs in secret_env"),
+    ('services = {"connector": {"env": {"X": "{secret:killbill_api_secret}"}}}',
+     "services.connector.env.X", "belongs in secret_env"),
+    ('services = {"connector": {"secret_env": {"X": "{secret:nope}"}}}',
+     "services.connector.secret_env", "secret 'nope' is not declared"),
+    ('services = {"connector": {"secret_env": {"X": "{db:nope.url}"}}}',
+     "services.connector.secret_env.X", "unknown database 'nope'"),
+    ('services = {"connector": {"routes": [{"host": "nope", "path": "/x"}]}}',
+     "services.connector.routes.0.host", "unknown hostname key 'nope'"),
+    ('services = {"edge": {"image": None, "build": None}}',
+     "services.edge.image", "no image and no build context"),
+])
+def test_bad_input_names_the_key_path(group_data, override, path, words):
+    root = group_data("local", 'extends = ["standins"]\n' + override)
+    with pytest.raises(catalog_mod.CatalogError) as err:
+        catalog_mod.load("local", root)
+    matching = [p for p in err.value.problems if p.path == path]
+    assert matching and words in matching[0].message
+    assert matching[0].source.endswith("local.py") or matching[0].source.endswith("all.py")
+
+
+def test_every_problem_is_listed_at_once(group_data):
+    root = group_data("local", '''
+        extends = ["standins"]
+        services = {"edge": {"image": None, "build": None},
+                    "connector": {"secret_env": {"X": "{secret:nope}"}}}
+    ''')
+    with pytest.raises(catalog_mod.CatalogError) as err:
+        catalog_mod.load("local", root)
+    assert len(err.value.problems) == 2
+    assert "2 problem(s)" in str(err.value)
+
+
+def test_unknown_target_is_refused():
+    with pytest.raises(catalog_mod.CatalogError, match="no group_data file"):
+        catalog_mod.load("qa")

@@ -1,0 +1,118 @@
+"""End to end on the staging target: deploy over SSH, check with testinfra, deploy again for
+zero changes and no restarts, repair drift (container removed, files edited by hand).
+
+Needs this machine provisioned as a target (`make setup`, which `make test` runs first). The
+staging project is torn down at the start (its data included): it belongs to the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploys import catalog as catalog_mod
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+ENV = {**os.environ, "MARKETPLACE_TARGET": "staging"}
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, cwd=REPO, env=ENV)
+
+
+class Deploy:
+    """One `pyinfra inventory.py deploys/marketplace.py` run and its results table."""
+
+    def __init__(self):
+        proc = sh(str(VENV_BIN / "pyinfra"), "-y", "inventory.py", "deploys/marketplace.py", check=False)
+        self.rc, self.output = proc.returncode, proc.stdout + proc.stderr
+        row = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", self.output)
+        assert row, self.output[-3000:]
+        self.changed, self.errors, self.unchanged = (0 if v == "-" else int(v) for v in row.groups()[1:])
+
+    def __repr__(self) -> str:
+        return f"<Deploy rc={self.rc} changed={self.changed}>\n{self.output[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def staging():
+    subprocess.run(["bash", "files/local-target/setup.sh"], cwd=REPO, check=True, capture_output=True)
+    catalog = catalog_mod.load("staging")
+    sh("docker", "compose", "-p", catalog.project_name, "down", "--remove-orphans", check=False)
+    sh("rm", "-rf", catalog.deploy_root)
+    return catalog
+
+
+def containers(catalog) -> dict[str, str]:
+    """service -> 'container id + start time' of the staging project."""
+    out = sh("docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={catalog.project_name}").stdout
+    if not out.split():
+        return {}
+    fmt = '{{index .Config.Labels "com.docker.compose.service"}} {{.Id}} {{.State.StartedAt}} {{.State.Status}}'
+    lines = sh("docker", "inspect", "-f", fmt, *out.split()).stdout.splitlines()
+    return {line.split()[0]: " ".join(line.split()[1:]) for line in lines}
+
+
+def run_checks(catalog) -> subprocess.CompletedProcess:
+    return sh(str(VENV_BIN / "pytest"), "checks/", "--target", "staging", "-q", "-p", "no:cacheprovider",
+              check=False)
+
+
+@pytest.fixture(scope="module")
+def first(staging):
+    return Deploy()
+
+
+def test_first_deploy_converges_everything(first):
+    assert first.rc == 0, first
+    assert first.changed == 5 and first.errors == 0, first
+
+
+def test_checks_pass_on_the_deployed_target(staging, first):
+    result = run_checks(staging)
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_no_secret_value_in_the_deploy_output(staging, first):
+    values = Path(staging.deploy_root, "secrets", "values")
+    for secret in values.iterdir():
+        assert secret.read_text() not in first.output, secret.name
+
+
+def test_second_deploy_changes_nothing_and_restarts_nothing(staging, first):
+    before = containers(staging)
+    again = Deploy()
+    assert again.rc == 0, again
+    assert again.changed == 0, again
+    assert containers(staging) == before
+
+
+def test_container_removed_by_hand_comes_back(staging, first):
+    sh("docker", "rm", "-f", f"{staging.project_name}-connector-1")
+    others = {k: v for k, v in containers(staging).items()}
+    repair = Deploy()
+    assert repair.rc == 0 and repair.changed == 1, repair
+    assert "converge: connector: no container" in repair.output
+    after = containers(staging)
+    assert after["connector"].endswith("running")
+    assert {k: v for k, v in after.items() if k != "connector"} == others  # nothing else restarted
+    assert Deploy().changed == 0
+
+
+def test_files_edited_on_the_target_are_put_back(staging, first):
+    env_file = Path(staging.deploy_root, ".env")
+    original = env_file.read_bytes()
+    env_file.write_bytes(original + b"EDITED=1\n")
+    Path(staging.deploy_root, "scripts", "healthcheck.sh").chmod(0o777)
+    repair = Deploy()
+    assert repair.rc == 0, repair
+    assert env_file.read_bytes() == original
+    assert Path(staging.deploy_root, "scripts", "healthcheck.sh").stat().st_mode & 0o777 == 0o755
+    assert Deploy().changed == 0

@@ -1,0 +1,158 @@
+"""Rendered files, parsed back: what Compose 2.20.1, nginx and cloudflared will see."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploys.render import image_tag, render
+
+DOCKER = shutil.which("docker")
+
+
+@pytest.fixture(scope="module")
+def compose(local_files):
+    return yaml.safe_load(local_files["docker-compose.yml"].content)
+
+
+def write_tree(files, root: Path, secret_files=()) -> Path:
+    for path, mf in files.items():
+        dest = root / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(mf.content)
+    for name in secret_files:
+        (root / "secrets").mkdir(exist_ok=True)
+        (root / "secrets" / f"{name}.env").write_text("PLACEHOLDER=1\n")
+    return root
+
+
+def test_every_enabled_service_is_in_the_compose_file(local, compose):
+    assert list(compose["services"]) == list(local.services)
+
+
+def test_services_restart_and_have_healthchecks(compose):
+    for name, svc in compose["services"].items():
+        assert svc["restart"] == "unless-stopped", name
+        assert svc["healthcheck"]["test"], name
+        assert "start_interval" not in svc["healthcheck"], name
+
+
+def test_dependencies_wait_for_health(local, compose):
+    for name, svc in compose["services"].items():
+        assert svc.get("depends_on", {}) == {
+            dep: {"condition": "service_healthy"} for dep in local.services[name].depends_on}
+
+
+def test_ports_publish_on_loopback_only(compose):
+    for name, svc in compose["services"].items():
+        for port in svc.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)
+            assert port.rsplit(":", 1)[1] not in ("8000", "12345", "5432", "6379"), (name, port)
+
+
+def test_databases_sit_on_the_internal_network_only(compose):
+    assert compose["networks"]["backend"] == {"internal": True}
+    for name in ("postgres", "redis", "cocorico-mysql", "cocorico-mongo"):
+        assert compose["services"][name]["networks"] == ["backend"]
+
+
+def test_volumes_live_under_the_deploy_root(compose):
+    for svc in compose["services"].values():
+        for volume in svc.get("volumes", []):
+            assert volume.startswith("./"), volume
+
+
+def test_env_files_use_the_list_form_2_20_understands(compose):
+    for svc in compose["services"].values():
+        for entry in svc.get("env_file", []):
+            assert isinstance(entry, str) and entry.startswith("./secrets/")
+
+
+def test_compose_dollars_are_escaped(compose):
+    command = " ".join(compose["services"]["redis"]["command"])
+    assert "$$REDIS_PASSWORD" in command
+
+
+def test_no_secret_value_or_token_in_clear_files(local_files):
+    for path, mf in local_files.items():
+        if path != "scripts/secrets.sh":
+            assert b"{secret:" not in mf.content, path
+
+
+def test_secret_env_and_scripts_have_private_or_exec_modes(local_files):
+    assert local_files["scripts/secrets.sh"].mode == 0o700
+    assert local_files["scripts/start_all.sh"].mode & stat.S_IXUSR
+
+
+def test_image_tags_follow_the_build_context_content(local, tmp_path):
+    svc = local.services["connector"]
+    assert image_tag(local, svc).startswith("marketplace/connector:")
+    assert image_tag(local, local.services["postgres"]) != image_tag(local, svc)
+
+
+def test_a_mounted_config_change_touches_only_its_service(local, local_files):
+    from deploys.render import config_hash
+
+    files = dict(local_files)
+    before = {n: config_hash(files, s) for n, s in local.services.items()}
+    conf = files["edge/conf.d/marketplace.conf"]
+    files["edge/conf.d/marketplace.conf"] = type(conf)(conf.path, conf.content + b"\n# x\n", conf.mode)
+    after = {n: config_hash(files, s) for n, s in local.services.items()}
+    assert {n for n in before if before[n] != after[n]} == {"edge"}
+
+
+def test_cloudflared_ingress_sends_every_hostname_to_the_edge_and_ends_with_404(local, local_files):
+    config = yaml.safe_load(local_files["cloudflared/config.yml"].content)
+    assert config["tunnel"] == local.tunnel["id"]
+    rules = config["ingress"]
+    assert rules[-1] == {"service": "http_status:404"}
+    assert {r["hostname"] for r in rules[:-1]} == set(local.hostnames.values())
+    assert all(r["service"] == "http://edge:80" for r in rules[:-1])
+
+
+def test_edge_strips_the_billing_prefix_and_keeps_api(local_files):
+    conf = local_files["edge/conf.d/marketplace.conf"].content.decode()
+    assert "rewrite ^/billing/(.*)$ /$1 break;" in conf
+    assert "location ^~ /api/ {" in conf and "rewrite ^/api/" not in conf
+
+
+def test_dsm_tasks_run_the_rendered_scripts(local, local_files):
+    import json
+
+    tasks = json.loads(local_files["dsm/tasks.json"].content)["tasks"]
+    assert [t.get("event") for t in tasks] == ["bootup", None]
+    assert tasks[0]["script"].startswith(f"{local.deploy_root}/scripts/start_all.sh")
+
+
+def test_rendering_is_deterministic(local):
+    assert {p: f.sha256 for p, f in render(local).items()} == \
+           {p: f.sha256 for p, f in render(local).items()}
+
+
+@pytest.mark.skipif(not DOCKER, reason="needs the docker CLI with the compose plugin")
+def test_compose_2_20_accepts_the_file(local, local_files, tmp_path):
+    version = subprocess.run([DOCKER, "compose", "version", "--short"], capture_output=True, text=True)
+    if version.returncode != 0:
+        pytest.skip("no compose plugin")
+    root = write_tree(local_files, tmp_path, local.secret_files)
+    result = subprocess.run([DOCKER, "compose", "config", "-q"], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert version.stdout.strip().lstrip("v") == "2.20.1"
+
+
+@pytest.mark.skipif(not DOCKER, reason="needs docker")
+def test_nginx_accepts_the_edge_config(local_files, tmp_path):
+    probe = subprocess.run([DOCKER, "image", "inspect", "marketplace-local/base:bookworm"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("local base image not built (make setup)")
+    root = write_tree({p: f for p, f in local_files.items() if p.startswith("edge/")}, tmp_path)
+    result = subprocess.run(
+        [DOCKER, "run", "--rm", "--network", "none", "-v", f"{root}/edge/conf.d:/etc/nginx/conf.d:ro",
+         "marketplace-local/base:bookworm", "nginx", "-t"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
