@@ -17,3 +17,17 @@ tunnel = {
     # UUID of the marketplace's own tunnel (`cloudflared tunnel create marketplace`).
     "id": None,
 }
+
+# -- How pyinfra reaches the NAS (pyinfra's own keys; the catalog ignores ssh_* and _*) ------
+# The NAS address comes from MARKETPLACE_NAS (see inventory.py).
+# An administrator account of DSM with SSH enabled (Control Panel > Terminal & SNMP).
+ssh_user = "deploy"
+ssh_key = "~/.ssh/marketplace_nas"
+# DSM has no docker group and /var/run/docker.sock is root:root: deploy with sudo (pyinfra asks
+# for the password with --sudo-password, or give the account NOPASSWD for its sudo rule).
+_sudo = True
+# DSM's SFTP server shows only shared folders at / and must be enabled in DSM; SCP needs
+# neither (pyinfra >= 3.5).
+ssh_file_transfer_protocol = "scp"
+# DSM 7 refuses to run scripts from /tmp (breaks sudo uploads): use a volume's temp folder.
+_temp_dir = "/volume1/@tmp"
