@@ -11,6 +11,8 @@ from deploys import operations, plan
 from deploys.facts import StackState
 from deploys.render import directories, render
 
+COMPOSE = "docker-compose.yml"
+
 catalog = catalog_mod.load(host.data.target)
 files = render(catalog)
 root, owner = catalog.deploy_root, catalog.file_owner
@@ -29,12 +31,17 @@ operations.files(
 )
 operations.files(
     name="Push the configuration, scripts and DSM tasks",
-    root=root, managed=[f for p, f in files.items() if not p.startswith("build/")], state=state,
-    owner=owner,
+    root=root, managed=[f for p, f in files.items() if not p.startswith("build/") and p != COMPOSE],
+    state=state, owner=owner,
 )
 operations.secrets(
     name="Generate missing secrets and write the secret env files",
     root=root, names=catalog.used_secrets, script_sha=secrets_script.sha256, state=state,
+)
+operations.files(
+    name="Push the compose file once `docker compose config -q` accepts it",
+    root=root, managed=[files[COMPOSE]], state=state, owner=owner,
+    validate=["sh", f"{root}/scripts/compose.sh", "-f", "{}", "config", "-q"],
 )
 operations.stack(
     name="Converge the stack and check every health route",

@@ -29,9 +29,11 @@ def directories(root: str, dirs: list[str], state: TargetState, owner: str):
 
 
 @operation()
-def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str):
+def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str,
+          validate: list[str] | None = None):
     """Upload each file whose content differs (atomically: temp file, then rename) and fix
-    each mode or owner that differs."""
+    each mode or owner that differs. `validate` (argv; `{}` is the temp file's path) must
+    accept the new content before it replaces the old."""
     changed = 0
     for mf in managed:
         dest = f"{root}/{mf.path}"
@@ -39,6 +41,8 @@ def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str)
         if current is None or current.sha256 != mf.sha256:
             tmp = f"{dest}.deploy-tmp"
             yield FileUploadCommand(BytesIO(mf.content), tmp)
+            if validate:
+                yield StringCommand(*(QuoteString(a.replace("{}", tmp)) for a in validate))
             yield StringCommand("chmod", f"{mf.mode:o}", QuoteString(tmp), "&&",
                                 "chown", QuoteString(owner), QuoteString(tmp), "&&",
                                 "mv", "-f", QuoteString(tmp), QuoteString(dest))

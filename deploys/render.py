@@ -100,7 +100,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     if catalog.postgres_databases:
         add("postgres/initdb/10-databases.sh", "initdb.sh.j2")
     add("scripts/secrets.sh", "secrets.sh.j2", 0o700)
-    for script in ("start_all", "stop_all", "backup_postgres", "healthcheck"):
+    for script in ("start_all", "stop_all", "backup_postgres", "healthcheck", "compose"):
         add(f"scripts/{script}.sh", f"{script}.sh.j2", 0o755)
     add("dsm/tasks.json", "dsm_tasks.json.j2")
     add(".env", "env.j2")

@@ -16,7 +16,7 @@ log() { printf '[setup] %s\n' "$*"; }
 
 install_packages() {
   local missing=()
-  for pkg in docker.io debootstrap openssh-server curl; do
+  for pkg in docker.io debootstrap openssh-server curl iproute2; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then log "packages present"; return; fi
@@ -91,6 +91,12 @@ CONF
   if ssh -q -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -i "$dir/id_ed25519" \
        -p "$ssh_port" root@127.0.0.1 true 2>/dev/null; then
     log "sshd answering on 127.0.0.1:$ssh_port"; return
+  fi
+  # The port may be held by an sshd that a setup of another checkout started (other keys):
+  # replace it. Anything else on the port is not ours to stop.
+  pkill -f "^/usr/sbin/sshd -f [^ ]*/ssh/sshd_config -E [^ ]*/sshd.log$" 2>/dev/null && sleep 0.5 || true
+  if ss -ltnH "sport = :$ssh_port" | grep -q .; then
+    echo "127.0.0.1:$ssh_port is taken by another program; set MARKETPLACE_SSH_PORT" >&2; exit 1
   fi
   mkdir -p /run/sshd
   /usr/sbin/sshd -f "$dir/sshd_config" -E "$state/sshd.log"
