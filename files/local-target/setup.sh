@@ -94,7 +94,7 @@ CONF
   fi
   # The port may be held by an sshd that a setup of another checkout started (other keys):
   # replace it. Anything else on the port is not ours to stop.
-  pkill -f "^/usr/sbin/sshd -f [^ ]*/ssh/sshd_config -E [^ ]*/sshd.log$" 2>/dev/null && sleep 0.5 || true
+  pkill -f "sshd -f [^ ]*/ssh/sshd_config -E [^ ]*/sshd.log" 2>/dev/null && sleep 0.5 || true
   if ss -ltnH "sport = :$ssh_port" | grep -q .; then
     echo "127.0.0.1:$ssh_port is taken by another program; set MARKETPLACE_SSH_PORT" >&2; exit 1
   fi
