@@ -40,6 +40,11 @@ install_compose() {
   log "compose $("$plugin" version --short) installed"
 }
 
+link_docker_cli() {
+  # The catalog names /usr/local/bin/docker, where DSM keeps it; Debian's is /usr/bin/docker.
+  [ -x /usr/local/bin/docker ] || ln -s /usr/bin/docker /usr/local/bin/docker
+}
+
 start_dockerd() {
   if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then log "dockerd running"; return; fi
   log "starting dockerd"
@@ -114,6 +119,7 @@ build_images() {
 
 install_packages
 install_compose
+link_docker_cli
 start_dockerd
 start_sshd
 build_images
