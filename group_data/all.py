@@ -127,10 +127,10 @@ services = {
     "redis": {
         "image": "redis:7.2.5-bookworm",
         "port": 6379,
-        # The config (with requirepass) is fed on stdin: no password in any argv.
-        "command": ["sh", "-c",
-                    "printf 'requirepass %s\\ndir /data\\nappendonly yes\\n' \"$REDIS_PASSWORD\""
-                    " | exec redis-server -"],
+        # The config (with requirepass) is fed on stdin: no password in any argv, and
+        # redis-server replaces the shell (PID 1, so `docker stop` reaches it).
+        "command": ["sh", "-c", "exec redis-server - <<EOF\nrequirepass $REDIS_PASSWORD\n"
+                                "dir /data\nappendonly yes\nEOF"],
         "secret_env": {"REDIS_PASSWORD": "{db:cache.password}",
                        "REDISCLI_AUTH": "{db:cache.password}"},
         "volumes": {"redis/data": "/data"},

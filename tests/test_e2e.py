@@ -116,3 +116,16 @@ def test_files_edited_on_the_target_are_put_back(staging, first):
     assert env_file.read_bytes() == original
     assert Path(staging.deploy_root, "scripts", "healthcheck.sh").stat().st_mode & 0o777 == 0o755
     assert Deploy().changed == 0
+
+
+def test_stop_then_deploy_brings_the_stack_back_with_its_data(staging, first):
+    psql = ["docker", "exec", f"{staging.project_name}-postgres-1", "psql", "-U", "postgres", "-d",
+            "marketplace", "-tAc"]
+    sh(*psql, "CREATE TABLE IF NOT EXISTS e2e_keep (n int); INSERT INTO e2e_keep VALUES (1), (2);")
+    stop = sh(str(VENV_BIN / "python"), "-m", "deploys.cli", "run", "staging", "stop_all.sh", check=False)
+    assert stop.returncode == 0, stop.stderr
+    assert set(containers(staging).values()) and all(v.endswith("exited") for v in containers(staging).values())
+    back = Deploy()
+    assert back.rc == 0 and back.changed == 1, back
+    assert sh(*psql, "SELECT count(*) FROM e2e_keep").stdout.strip() == "2"
+    assert run_checks(staging).returncode == 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import socketserver
 import struct
@@ -315,4 +316,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # PID 1 in its container: SIGTERM (docker stop) must end it, not wait for SIGKILL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.exit(main(sys.argv))
