@@ -58,12 +58,21 @@ def test_unknown_hostname_gets_404_at_the_edge(host, catalog):
     assert code == "404"
 
 
-def test_managed_files_present_with_owner_and_mode(host, catalog, managed_files):
-    wrong = []
-    for path, mf in managed_files.items():
-        f = host.file(f"{catalog.deploy_root}/{path}")
-        if not f.exists or f.user != catalog.file_owner or f.mode != mf.mode:
-            wrong.append((path, f.exists and f.user, f.exists and oct(f.mode), oct(mf.mode)))
+def test_managed_files_match_the_catalog(host, catalog, managed_files):
+    """Every managed file: present, its content as rendered, the right owner and mode."""
+    paths = " ".join(shlex.quote(p) for p in managed_files)
+    listing = host.check_output(f"cd {shlex.quote(catalog.deploy_root)} && "
+                                f"stat -c '%a %U %n' {paths} && sha256sum {paths}")
+    stats = {}
+    for line in listing.splitlines():
+        first, rest = line.split(" ", 1)
+        if len(first) == 64:
+            stats.setdefault(rest.strip(), {})["sha"] = first
+        else:
+            owner, path = rest.split(" ", 1)
+            stats.setdefault(path, {}).update(mode=int(first, 8), owner=owner)
+    wrong = {path: stats.get(path) for path, mf in managed_files.items()
+             if stats.get(path) != {"mode": mf.mode, "owner": catalog.file_owner, "sha": mf.sha256}}
     assert not wrong
 
 

@@ -129,3 +129,33 @@ def test_stop_then_deploy_brings_the_stack_back_with_its_data(staging, first):
     assert back.rc == 0 and back.changed == 1, back
     assert sh(*psql, "SELECT count(*) FROM e2e_keep").stdout.strip() == "2"
     assert run_checks(staging).returncode == 0
+
+
+@pytest.mark.parametrize("hostname, path, status, served_by", [
+    ("boma.localhost", "/api/health", 200, None),          # the connector (no stand-in header)
+    ("boma.localhost", "/apiv2", 404, "cocorico"),         # /api is a prefix, not a substring
+    ("boma.localhost", "/x/api/health", 404, "cocorico"),
+    ("boma.localhost", "/billing/1.0/healthcheck", 200, "killbill"),  # prefix stripped
+    ("boma.localhost", "/billing/nope", 404, "killbill"),
+    ("boma.localhost", "/billing", 301, None),             # to /billing/
+    ("boma.localhost", "/", 302, "cocorico"),              # to the locale
+    ("kaui.boma.localhost", "/health", 200, "kaui"),
+    ("condo.boma.localhost", "/server-health?checks=postgres,redis", 200, "condo"),
+    ("unknown.example", "/api/health", 404, None),
+])
+def test_edge_routes_to_the_right_service(staging, first, hostname, path, status, served_by):
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    url = f"http://127.0.0.1:{staging.edge.host_port}{path}"
+    request = urllib.request.Request(url, headers={"Host": hostname})
+    try:
+        response = urllib.request.build_opener(NoRedirect).open(request, timeout=15)
+    except urllib.error.HTTPError as err:
+        response = err
+    assert response.status == status
+    assert response.headers.get("X-Standin") == served_by
