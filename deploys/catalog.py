@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import runpy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,6 @@ class Catalog:
     secrets: dict[str, dict[str, Any]]
     databases: dict[str, dict[str, Any]]
     services: dict[str, Service]
-    sources: list[str] = field(default_factory=list)
 
     @property
     def routes(self) -> list[Route]:
@@ -175,9 +174,6 @@ class Catalog:
     @property
     def used_secrets(self) -> list[str]:
         return sorted({name for s in self.services.values() for name in s.secrets})
-
-    def host_port(self, service: str) -> int | None:
-        return self.services[service].host_port
 
 
 def _load_file(path: Path) -> dict[str, Any]:
@@ -376,8 +372,6 @@ class _Builder:
             secrets=secrets,
             databases=dict(self.raw["databases"]),
             services=services,
-            sources=[self.source()] + [str(f.relative_to(REPO)) for f, _ in self.layers[1:]
-                                       if f.is_relative_to(REPO)],
         )
 
 

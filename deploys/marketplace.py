@@ -19,7 +19,7 @@ root, owner = catalog.deploy_root, catalog.file_owner
 secrets_script = files["scripts/secrets.sh"]
 
 state = host.get_fact(StackState, script=plan.state_script(catalog, files))
-secrets_current, _ = state.secrets_current(catalog.used_secrets, secrets_script.sha256)
+secrets_current, secrets_why = state.secrets_current(catalog.used_secrets, secrets_script.sha256)
 
 operations.directories(
     name="Create the deploy root's folders",
@@ -36,7 +36,7 @@ operations.files(
 )
 operations.secrets(
     name="Generate missing secrets and write the secret env files",
-    root=root, names=catalog.used_secrets, script_sha=secrets_script.sha256, state=state,
+    root=root, current=secrets_current, why=secrets_why,
 )
 operations.files(
     name="Push the compose file once `docker compose config -q` accepts it",

@@ -57,10 +57,10 @@ def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str,
 
 
 @operation()
-def secrets(root: str, names: list[str], script_sha: str, state: TargetState):
+def secrets(root: str, current: bool, why: str):
     """Generate missing secrets and (re)write the secret env files with scripts/secrets.sh,
-    when a secret is missing, a template changed or an env file was edited on the target."""
-    current, why = state.secrets_current(names, script_sha)
+    when a secret is missing, a template changed or an env file was edited on the target
+    (TargetState.secrets_current says which, and why)."""
     if current:
         host.noop(why)
         return

@@ -47,8 +47,6 @@ tunnel = {
     "id": None,
     # Credentials JSON of that tunnel, placed on the target by the operator (mode 0600).
     "credentials_file": "cloudflared/credentials.json",
-    # Port of cloudflared's metrics server inside its container (/ready answers there).
-    "metrics_port": 2000,
 }
 
 # Secrets generated on the target at the first deploy (secrets/values/NAME, mode 0600) and
