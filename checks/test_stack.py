@@ -40,9 +40,8 @@ def test_published_ports_are_exactly_the_declared_ones(stack_containers, catalog
 
 def test_health_route_answers_through_the_edge(host, catalog, routed):
     svc = catalog.services[routed]
-    hostname = svc.routes[0].hostname
     url = f"http://{catalog.bind_address}:{catalog.edge.host_port}{svc.health_url}"
-    cmd = f"curl -s -o /dev/null -m 15 -D - -H {shlex.quote('Host: ' + hostname)} {shlex.quote(url)}"
+    cmd = f"curl -s -o /dev/null -m 15 -D - -H {shlex.quote('Host: ' + svc.health_host)} {shlex.quote(url)}"
     headers = host.check_output(cmd).lower()
     status = headers.split()[1]
     assert status == str(svc.health.http_status), headers

@@ -114,6 +114,11 @@ class Service:
         return self.host_port is not None or self.egress
 
     @property
+    def health_host(self) -> str | None:
+        """The hostname the health route is reached by through the edge."""
+        return self.routes[0].hostname if self.health_url else None
+
+    @property
     def health_url(self) -> str | None:
         """The service's health route as seen through the edge (path only)."""
         if not (self.health.http_path and self.routes):

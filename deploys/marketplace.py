@@ -9,21 +9,20 @@ from pyinfra import host
 from deploys import catalog as catalog_mod
 from deploys import operations, plan
 from deploys.facts import StackState
-from deploys.render import directories, render
-
-COMPOSE = "docker-compose.yml"
+from deploys.render import COMPOSE_FILE, directories, render
 
 catalog = catalog_mod.load(host.data.target)
 files = render(catalog)
 root, owner = catalog.deploy_root, catalog.file_owner
+dirs = directories(catalog, files)
 secrets_script = files["scripts/secrets.sh"]
 
-state = host.get_fact(StackState, script=plan.state_script(catalog, files))
+state = host.get_fact(StackState, script=plan.state_script(catalog, files, dirs))
 secrets_current, secrets_why = state.secrets_current(catalog.used_secrets, secrets_script.sha256)
 
 operations.directories(
     name="Create the deploy root's folders",
-    root=root, dirs=directories(catalog, files), state=state, owner=owner,
+    root=root, dirs=dirs, state=state, owner=owner,
 )
 operations.files(
     name="Push the build contexts",
@@ -31,7 +30,7 @@ operations.files(
 )
 operations.files(
     name="Push the configuration, scripts and DSM tasks",
-    root=root, managed=[f for p, f in files.items() if not p.startswith("build/") and p != COMPOSE],
+    root=root, managed=[f for p, f in files.items() if not p.startswith("build/") and p != COMPOSE_FILE],
     state=state, owner=owner,
 )
 operations.secrets(
@@ -40,7 +39,7 @@ operations.secrets(
 )
 operations.files(
     name="Push the compose file once `docker compose config -q` accepts it",
-    root=root, managed=[files[COMPOSE]], state=state, owner=owner,
+    root=root, managed=[files[COMPOSE_FILE]], state=state, owner=owner,
     validate=["sh", f"{root}/scripts/compose.sh", "-f", "{}", "config", "-q"],
 )
 operations.stack(

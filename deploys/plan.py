@@ -7,22 +7,22 @@ from __future__ import annotations
 
 from deploys.catalog import Catalog
 from deploys.facts import TargetState, state_command
-from deploys.render import ManagedFile, directories, expected_containers
+from deploys.render import COMPOSE_FILE, ManagedFile, expected_containers
 
 # Files whose change means the containers must be converged. Everything a container depends
 # on is in the compose file itself (image tags are content hashes of the build contexts, and
 # each service carries a hash of the config it mounts); the secret env files are tracked apart.
-STACK_FILES = ("docker-compose.yml", ".env")
+STACK_FILES = (COMPOSE_FILE, ".env")
 
 
 def health_routes(catalog: Catalog) -> dict[str, tuple[str, str]]:
     """service -> (hostname, path) of its health route through the edge."""
-    return {name: (svc.routes[0].hostname, svc.health_url)
+    return {name: (svc.health_host, svc.health_url)
             for name, svc in catalog.services.items() if svc.health_url}
 
 
-def state_script(catalog: Catalog, files: dict[str, ManagedFile]) -> str:
-    return state_command(catalog, sorted(files), directories(catalog, files), health_routes(catalog))
+def state_script(catalog: Catalog, files: dict[str, ManagedFile], dirs: list[str]) -> str:
+    return state_command(catalog, sorted(files), dirs, health_routes(catalog))
 
 
 def converge_reasons(catalog: Catalog, files: dict[str, ManagedFile], state: TargetState,

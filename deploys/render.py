@@ -6,6 +6,7 @@ secret env files are written on the target by scripts/secrets.sh from the templa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import jinja2
 from deploys.catalog import REPO, Catalog, Service
 
 TEMPLATES = REPO / "templates"
+
+COMPOSE_FILE = "docker-compose.yml"
 
 # Folders created under deploy_root besides those of the managed files and volumes.
 EXTRA_DIRS = ("secrets", "secrets/values", "scripts/logs")
@@ -57,9 +60,24 @@ def _env() -> jinja2.Environment:
 
 def build_files(service: Service) -> dict[str, bytes]:
     """The build context of a service: repo files, relative to the context folder."""
-    root = REPO / service.build
-    return {str(p.relative_to(root)): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+    return dict(_context_files(service.build))
+
+
+@functools.lru_cache(maxsize=None)
+def _context_files(build: str) -> tuple[tuple[str, bytes], ...]:
+    """Read once per process: several services share a context, and every run tags each."""
+    root = REPO / build
+    return tuple((str(p.relative_to(root)), p.read_bytes())
+                 for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts)
+
+
+@functools.lru_cache(maxsize=None)
+def _context_digest(build: str, build_args: str) -> str:
+    digest = hashlib.sha256()
+    for name, content in _context_files(build):
+        digest.update(name.encode() + b"\0" + content + b"\0")
+    digest.update(build_args.encode())
+    return digest.hexdigest()[:12]
 
 
 def context_dir(service: Service) -> str:
@@ -70,11 +88,8 @@ def image_tag(catalog: Catalog, service: Service) -> str:
     """A pinned image, or for a build a tag named after the content it is built from."""
     if not service.build:
         return service.image
-    digest = hashlib.sha256()
-    for name, content in build_files(service).items():
-        digest.update(name.encode() + b"\0" + content + b"\0")
-    digest.update(json.dumps(service.build_args, sort_keys=True).encode())
-    return f"{catalog.project_name}/{service.name}:{digest.hexdigest()[:12]}"
+    digest = _context_digest(service.build, json.dumps(service.build_args, sort_keys=True))
+    return f"{catalog.project_name}/{service.name}:{digest}"
 
 
 def render(catalog: Catalog) -> dict[str, ManagedFile]:
@@ -106,7 +121,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     add(".env", "env.j2")
     # Last: the compose file labels each service with the hash of the config it mounts, so
     # a changed nginx or cloudflared config recreates exactly that service.
-    add("docker-compose.yml", "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
+    add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
     return files
 
 

@@ -55,7 +55,7 @@ def test_plan(local, local_files, path):
 
 
 def test_state_script_is_one_command_reading_everything(local, local_files):
-    script = state_script(local, local_files)
+    script = state_script(local, local_files, directories(local, local_files))
     for marker in ("@dirs", "@stat", "@sha", "@secret_values", "@secret_state", "@containers", "@routes"):
         assert f"echo '{marker}'" in script
     assert "secrets/values/" not in script.replace("ls secrets/values", "")  # never reads a value
