@@ -29,6 +29,19 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check the catalog of each target (all by default) without connecting to anything."""
+    failed = 0
+    for target in args.targets or catalog_mod.TARGETS:
+        try:
+            catalog_mod.load(target)
+            print(f"{target}: ok")
+        except catalog_mod.CatalogError as exc:
+            failed += 1
+            print(f"{target}: {exc}")
+    return 1 if failed else 0
+
+
 def cmd_script(args: argparse.Namespace) -> int:
     """Run a deployed ops script (healthcheck.sh, stop_all.sh, ...) on a target over SSH."""
     from deploys.remote import run_script
@@ -43,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", choices=catalog_mod.TARGETS)
     p.add_argument("out")
     p.set_defaults(func=cmd_render)
+    p = sub.add_parser("validate", help=cmd_validate.__doc__)
+    p.add_argument("targets", nargs="*", choices=[[], *catalog_mod.TARGETS], metavar="TARGET")
+    p.set_defaults(func=cmd_validate)
     p = sub.add_parser("run", help=cmd_script.__doc__)
     p.add_argument("target", choices=catalog_mod.TARGETS)
     p.add_argument("script", choices=["healthcheck.sh", "stop_all.sh", "start_all.sh",

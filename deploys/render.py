@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 
 from deploys.catalog import REPO, Catalog, Service
+from deploys.ingress import tunnel_rules
 
 TEMPLATES = REPO / "templates"
 
@@ -38,10 +39,16 @@ class ManagedFile:
 
 
 def _compose_scalar(value) -> str:
-    """A YAML (JSON) scalar with Compose's `$` interpolation escaped."""
-    if isinstance(value, str):
-        return json.dumps(value.replace("$", "$$"))
-    return json.dumps(value)
+    """A YAML (JSON) value with Compose's `$` interpolation escaped in every string."""
+    def escape(v):
+        if isinstance(v, str):
+            return v.replace("$", "$$")
+        if isinstance(v, dict):
+            return {k: escape(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [escape(x) for x in v]
+        return v
+    return json.dumps(escape(value), sort_keys=True)
 
 
 def _shell_quote(value: str) -> str:
@@ -95,7 +102,12 @@ def image_tag(catalog: Catalog, service: Service) -> str:
 def render(catalog: Catalog) -> dict[str, ManagedFile]:
     """Every managed file, keyed by its path under deploy_root."""
     env = _env()
-    ctx = {"c": catalog, "image_tag": lambda s: image_tag(catalog, s), "context_dir": context_dir}
+    ddl = ddl_files(catalog)
+    ctx = {"c": catalog, "image_tag": lambda s: image_tag(catalog, s), "context_dir": context_dir,
+           "tunnel_rules": tunnel_rules(catalog) if "edge" in catalog.services else [],
+           "ddl_files": {db: list(paths) for db, paths in ddl.items()},
+           "database_services": sorted({db["service"] for db in catalog.databases.values()
+                                        if db["service"] in catalog.services})}
     files: dict[str, ManagedFile] = {}
 
     def add(path: str, template: str, mode: int = 0o644, **extra) -> None:
@@ -110,12 +122,14 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     if "edge" in catalog.services:
         add("edge/conf.d/marketplace.conf", "edge.conf.j2")
         add("edge/conf.d/proxy_headers.inc", "proxy_headers.inc.j2")
-    if "cloudflared" in catalog.services:
+    if "cloudflared" in catalog.services and catalog.tunnel["mode"] == "local":
         add("cloudflared/config.yml", "cloudflared.yml.j2")
-    if catalog.postgres_databases:
-        add("postgres/initdb/10-databases.sh", "initdb.sh.j2")
+    for paths in ddl.values():
+        for path, source in paths.items():
+            files[path] = ManagedFile(path, (REPO / source).read_bytes(), 0o644)
     add("scripts/secrets.sh", "secrets.sh.j2", 0o700)
-    for script in ("start_all", "stop_all", "backup_postgres", "healthcheck", "compose"):
+    for script in ("start_all", "stop_all", "backup_postgres", "healthcheck", "compose",
+                   "ensure_databases"):
         add(f"scripts/{script}.sh", f"{script}.sh.j2", 0o755)
     add("dsm/tasks.json", "dsm_tasks.json.j2")
     add(".env", "env.j2")
@@ -123,6 +137,13 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     # a changed nginx or cloudflared config recreates exactly that service.
     add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
     return files
+
+
+def ddl_files(catalog: Catalog) -> dict[str, dict[str, str]]:
+    """database -> {path under deploy_root: repo file} of the DDL it is loaded with, in order."""
+    return {name: {f"postgres/ddl/{name}/{i:02d}-{Path(src).name}": src
+                   for i, src in enumerate(db["ddl"], 1)}
+            for name, db in catalog.postgres_databases.items() if db["ddl"]}
 
 
 def expected_containers(catalog: Catalog, files: dict[str, ManagedFile]) -> dict[str, tuple[str, str]]:

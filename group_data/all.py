@@ -1,70 +1,144 @@
 """The catalog: what every target shares. Production values are the defaults.
 
+This file is also the catalog's annotated schema: every key has its type (the annotation; the
+shapes of nested settings are the classes at the end), its documentation (the comment above it)
+and its default (the value). deploys/schema.py checks every group_data file against it before
+anything connects: unknown keys and wrong types are errors that name the key path and the file.
+
 A target's own file (production.py, staging.py, local.py) is deep-merged over this one by
-deploys/catalog.py (dicts merge key by key; anything else replaces). `extends` in a target file
-names other files merged first. Every setting is documented once, here; README lists them.
+deploys/catalog.py (dicts merge key by key; anything else replaces; a route set to None is
+removed). `extends` in a target file names other files merged first.
 
 Value macros, expanded by the catalog (never write a password or a URL with one by hand):
   {secret:NAME}      a secret generated on the target (only in `secret_env`)
   {db:NAME.FIELD}    a database of `databases`: FIELD is host, port, name, user (clear), or
                      url, jdbc_url, password (secret: only in `secret_env`)
+  {key:NAME.FILE}    an RSA key pair of `secrets` (kind rsa_keypair): FILE is `public` (the
+                     public key, mounted read-only) or `private` (the private key, mounted
+                     read-only from the secrets folder); expands to the path in the container
   {hostname:KEY}     a public hostname of `hostnames`
   {integrations}     JSON {service: internal health URL} of every other enabled service with
                      an HTTP health route (what the connector reports on)
 """
 
+from __future__ import annotations
+
+from typing import Any, Literal, Required, TypedDict
+
 # Compose project name; also prefixes the container names.
-project_name = "marketplace"
+project_name: str = "marketplace"
 # Where everything lives on the target (compose file, env files, data volumes, scripts).
-deploy_root = "/volume1/web/marketplace"
+deploy_root: str = "/volume1/web/marketplace"
 # Absolute path: DSM's non-interactive SSH PATH lacks /usr/local/bin.
-docker_bin = "/usr/local/bin/docker"
-# Every published port binds here only.
-bind_address = "127.0.0.1"
+docker_bin: str = "/usr/local/bin/docker"
+# Every published port binds here only (a loopback address: the tunnel is the way in). A
+# service marked `public` binds on every address instead.
+bind_address: str = "127.0.0.1"
 # Added to every host port (lets staging run beside the local target).
-port_offset = 0
+port_offset: int = 0
+# Host ports already taken on the target by something else: a service must not publish them.
+reserved_ports: dict[int, str] = {
+    22: "SSH (DSM)",
+    80: "DSM's nginx (Web Station)",
+    443: "DSM's nginx (Web Station)",
+    3000: "the WattSun site (its tunnel's origin, localhost:3000)",
+    5000: "DSM's web UI (HTTP)",
+    5001: "DSM's web UI (HTTPS)",
+}
 # Owner of every managed file and directory.
-file_owner = "root"
+file_owner: str = "root"
 # Upper bound for `docker compose up --wait`, in seconds.
-wait_timeout_s = 600
+wait_timeout_s: int = 600
 # Where scripts/backup_postgres.sh writes its dumps, and how many days it keeps them.
-backup_dir = "/volume1/backups/marketplace"
-backup_keep_days = 14
+backup_dir: str = "/volume1/backups/marketplace"
+backup_keep_days: int = 14
 # DSM Task Scheduler: when the nightly backup runs (NAS local time).
-backup_schedule = {"hour": 3, "minute": 0}
+backup_schedule: Schedule = {"hour": 3, "minute": 0}
 
 # Public hostnames the tunnel and the edge serve. One level under the zone, so Cloudflare's
 # Universal SSL certificate (*.wattsun.co.ke) covers them.
-hostnames = {
+hostnames: dict[str, str] = {
     "main": "boma.wattsun.co.ke",
     "kaui": "boma-kaui.wattsun.co.ke",
     "condo": "boma-condo.wattsun.co.ke",
 }
 
-# Cloudflare Tunnel, locally managed (config.yml + credentials file).
-tunnel = {
-    # The tunnel's UUID from `cloudflared tunnel create`; required where cloudflared is enabled.
-    "id": None,
-    # Credentials JSON of that tunnel, placed on the target by the operator (mode 0600).
-    "credentials_file": "cloudflared/credentials.json",
+# What the edge serves: hostname key + path prefix -> service. A prefix is plain ("/api", or
+# "/" for the rest of the hostname): the edge picks the longest, the tunnel gets anchored
+# regexes (^/api(/|$)) most specific first. Kaui, Condo and Cocorico cannot live under a prefix.
+routes: dict[str, Route | None] = {
+    "api": {"host": "main", "path": "/api", "service": "connector"},
+    # Kill Bill is served as ROOT: the edge strips /billing before proxying.
+    "billing": {"host": "main", "path": "/billing", "service": "killbill", "strip_prefix": True},
+    "marketplace": {"host": "main", "path": "/", "service": "cocorico"},
+    "kaui": {"host": "kaui", "path": "/", "service": "kaui"},
+    "condo": {"host": "condo", "path": "/", "service": "condo"},
 }
 
-# Secrets generated on the target at the first deploy (secrets/values/NAME, mode 0600) and
-# reused on every later run. Database passwords are declared by `databases` below.
-secrets = {
-    "postgres_superuser_password": {"length": 40},
-    "killbill_admin_password": {"length": 40},
-    "killbill_api_secret": {"length": 40},
+# Cloudflare Tunnel. Three modes:
+#   local   the stack's own cloudflared with config.yml + credentials file (ingress rendered here)
+#   remote  the stack's own cloudflared with a token; the ingress is pushed to Cloudflare's API
+#   shared  no cloudflared of our own: a managed block in another site's (WattSun's) config.yml
+tunnel: Tunnel = {
+    "mode": "local",
+    # The tunnel's UUID (`cloudflared tunnel create marketplace`); required in local and remote.
+    "id": None,
+    # local: credentials JSON of that tunnel, under deploy_root, placed by the operator (0600,
+    # readable by UID 65532, cloudflared's user).
+    "credentials_file": "cloudflared/credentials.json",
+    # remote: the Cloudflare account, the API (tests point it at a local fake), and the name of
+    # the environment variable holding an API token (Account > Cloudflare Tunnel > Edit) on the
+    # machine that runs the deploy. The connector token is the secret `tunnel_token`.
+    "account_id": None,
+    "api_url": "https://api.cloudflare.com/client/v4",
+    "api_token_env": "CLOUDFLARE_API_TOKEN",
+    # shared: the other site's cloudflared. Our rules point at the edge's host port.
+    "shared": {
+        "config_file": "/volume1/web/cloudflared/config.yml",
+        "container": "cloudflared",
+        # Its metrics server (`--metrics`): GET /ready must answer 200 after a restart.
+        "metrics_url": "http://127.0.0.1:2000",
+        "ready_timeout_s": 60,
+        # Where its previous config.yml files are kept (one per change), under deploy_root.
+        "backup_dir": "backups/cloudflared",
+    },
+}
+
+# Secrets, created on the target at the first deploy (under deploy_root/secrets, mode 0600)
+# and reused on every later run; `make rotate SECRET=NAME` replaces one. Kinds:
+#   password     `length` random characters [A-Za-z0-9] (at least 16)
+#   rsa_keypair  an RSA key of `bits`; services get its files through {key:NAME.private|public};
+#                the private key's mounted copy is 0600 and owned by `reader_uid` (the UID the
+#                signing services run as: the connector's image uses 10001)
+#   provided     placed by the operator in secrets/values/NAME (e.g. the tunnel token)
+# Database passwords (db_<name>_password) are declared by `databases` below.
+secrets: dict[str, Secret] = {
+    "postgres_superuser_password": {},
+    "killbill_admin_password": {},
+    "killbill_api_key": {"length": 24},
+    "killbill_api_secret": {},
     "kaui_secret_key_base": {"length": 64},
     "condo_cookie_secret": {"length": 48},
-    "cocorico_mysql_root_password": {"length": 40},
+    "cocorico_mysql_root_password": {},
+    "jwt_signing": {"kind": "rsa_keypair"},
+    "webhook_killbill_hmac": {"length": 64},
+    "webhook_condo_hmac": {"length": 64},
+    "webhook_cocorico_hmac": {"length": 64},
+    "tunnel_token": {"kind": "provided"},
 }
+secret_defaults: Secret = {"kind": "password", "length": 40, "bits": 3072, "reader_uid": 10001}
 
-# Databases. `service` is the container serving it; `password` names its generated secret.
-databases = {
+# Databases. `service` is the container serving it; its password is the secret
+# db_<name>_password. `ddl`: SQL files of this repository loaded, in order and as the
+# database's user, into the database while it is still empty, before its app first starts
+# (Kill Bill and Kaui never create their own tables). The production DDL files are not in git:
+# see README, "Kill Bill's and Kaui's DDL".
+databases: dict[str, Database] = {
     "marketplace": {"engine": "postgres", "service": "postgres", "user": "connector"},
-    "killbill": {"engine": "postgres", "service": "postgres", "user": "killbill"},
-    "kaui": {"engine": "postgres", "service": "postgres", "user": "kaui"},
+    "killbill": {"engine": "postgres", "service": "postgres", "user": "killbill",
+                 "ddl": ["files/ddl/killbill.sql"]},
+    "kaui": {"engine": "postgres", "service": "postgres", "user": "kaui",
+             "ddl": ["files/ddl/kaui.sql", "files/ddl/kaui-admin.sql"]},
     "condo": {"engine": "postgres", "service": "postgres", "user": "condo"},
     "cache": {"engine": "redis", "service": "redis", "user": "default"},
     "cocorico": {"engine": "mysql", "service": "cocorico-mysql", "user": "cocorico"},
@@ -72,7 +146,7 @@ databases = {
 }
 
 # Defaults every service starts from (a service's own keys win).
-service_defaults = {
+service_defaults: Service = {
     # False: left out of the compose file, routes and checks.
     "enabled": True,
     # Pinned image tag (never `latest`), or None with `build` set.
@@ -85,20 +159,19 @@ service_defaults = {
     "port": None,
     # Port published on bind_address (plus port_offset), or None: not published.
     "host_port": None,
+    # True: published on every address, not only bind_address (never a database).
+    "public": False,
     # Container command (list), or None for the image's own.
     "command": None,
     # Clear environment; secrets go in secret_env.
     "env": {},
-    # Environment with secrets; written on the target to secrets/<secret_file>.env (0600).
+    # Environment with secrets; written on the target to secrets/<service>.env (0600), so a
+    # rotated secret reaches exactly the services that use it.
     "secret_env": {},
-    # Name of that secret env file (one per concern); defaults to the service name.
-    "secret_file": None,
     # Volumes: path under deploy_root -> path in the container (":ro" allowed).
     "volumes": {},
     # Services that must be healthy before this one starts.
     "depends_on": [],
-    # Routes through the edge: hostname key, path prefix, strip the prefix before proxying.
-    "routes": [],
     # Health: container healthcheck (`test`, or derived from `http`) and the HTTP route
     # checked through the edge after every deploy (`path` as the app sees it, `status`).
     "health": {"test": None, "http": None, "interval_s": 10, "timeout_s": 5, "retries": 5,
@@ -107,19 +180,20 @@ service_defaults = {
     "egress": False,
     # Memory limit, e.g. "512m", or None.
     "mem_limit": None,
+    # Further Compose keys for this service that the catalog has no key for (cap_add,
+    # ulimits, ...), merged into its definition. Checked against Synology's Compose 2.20.1.
+    "compose": {},
 }
 
-services = {
+services: dict[str, Service] = {
     "postgres": {
         "image": "postgres:16.4-bookworm",
         "port": 5432,
-        # Also gets DB_<NAME>_PASSWORD for every database of `databases` it serves; its init
-        # script (templates/initdb.sh.j2) creates those users and databases at first start.
+        # Roles, databases and DDL: scripts/ensure_databases.sh, after it is healthy and
+        # before the apps start.
         "env": {"POSTGRES_DB": "postgres", "POSTGRES_USER": "postgres"},
         "secret_env": {"POSTGRES_PASSWORD": "{secret:postgres_superuser_password}"},
-        "secret_file": "database",
-        "volumes": {"postgres/data": "/var/lib/postgresql/data",
-                    "postgres/initdb": "/docker-entrypoint-initdb.d:ro"},
+        "volumes": {"postgres/data": "/var/lib/postgresql/data"},
         "health": {"test": ["CMD-SHELL", "pg_isready -q -U postgres"]},
     },
     "redis": {
@@ -139,23 +213,31 @@ services = {
         "build_args": {"BASE_IMAGE": "python:3.11.10-slim-bookworm"},
         "port": 8080,
         "host_port": 3101,
-        "env": {"PORT": "8080", "INTEGRATIONS": "{integrations}"},
-        "secret_env": {"DATABASE_URL": "{db:marketplace.url}", "REDIS_URL": "{db:cache.url}"},
+        "env": {"PORT": "8080", "INTEGRATIONS": "{integrations}",
+                "KILLBILL_URL": "http://killbill:8080",
+                "JWT_PRIVATE_KEY_FILE": "{key:jwt_signing.private}",
+                "JWT_PUBLIC_KEY_FILE": "{key:jwt_signing.public}"},
+        "secret_env": {"DATABASE_URL": "{db:marketplace.url}", "REDIS_URL": "{db:cache.url}",
+                       "KILLBILL_API_KEY": "{secret:killbill_api_key}",
+                       "KILLBILL_API_SECRET": "{secret:killbill_api_secret}",
+                       "WEBHOOK_SECRET_KILLBILL": "{secret:webhook_killbill_hmac}",
+                       "WEBHOOK_SECRET_CONDO": "{secret:webhook_condo_hmac}",
+                       "WEBHOOK_SECRET_COCORICO": "{secret:webhook_cocorico_hmac}"},
         "depends_on": ["postgres", "redis"],
-        "routes": [{"host": "main", "path": "/api", "strip_prefix": False}],
         "health": {"test": ["CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/api/health/live"],
                    "http": {"path": "/api/health", "status": 200}},
     },
     "killbill": {
+        # Pinned: `latest` is an empty shell that downloads Kill Bill at start. JMX (8000) and
+        # the remote debugger (12345) are never published.
         "image": "killbill/killbill:0.24.11",
         "port": 8080,
         "host_port": 3103,
         "env": {"KILLBILL_DAO_URL": "{db:killbill.jdbc_url}", "KILLBILL_DAO_USER": "{db:killbill.user}"},
-        "secret_file": "billing",
         "secret_env": {"KILLBILL_DAO_PASSWORD": "{db:killbill.password}",
-                       "KB_ADMIN_PASSWORD": "{secret:killbill_admin_password}"},
+                       "KB_ADMIN_PASSWORD": "{secret:killbill_admin_password}",
+                       "MARKETPLACE_WEBHOOK_SECRET": "{secret:webhook_killbill_hmac}"},
         "depends_on": ["postgres"],
-        "routes": [{"host": "main", "path": "/billing", "strip_prefix": True}],
         "health": {"http": {"path": "/1.0/healthcheck", "status": 200}, "start_period_s": 180},
         "mem_limit": "3g",
     },
@@ -166,23 +248,23 @@ services = {
         "env": {"KAUI_CONFIG_DAO_ADAPTER": "postgresql",
                 "KAUI_CONFIG_DAO_URL": "{db:kaui.jdbc_url}", "KAUI_CONFIG_DAO_USER": "{db:kaui.user}",
                 "KAUI_KILLBILL_URL": "http://killbill:8080"},
-        "secret_file": "billing",
         "secret_env": {"KAUI_CONFIG_DAO_PASSWORD": "{db:kaui.password}",
+                       "KAUI_KILLBILL_API_KEY": "{secret:killbill_api_key}",
                        "KAUI_KILLBILL_API_SECRET": "{secret:killbill_api_secret}",
                        "SECRET_KEY_BASE": "{secret:kaui_secret_key_base}"},
         "depends_on": ["postgres", "killbill"],
-        "routes": [{"host": "kaui", "path": "/", "strip_prefix": False}],
         "health": {"http": {"path": "/health", "status": 200}, "start_period_s": 120},
     },
     "condo": {
         # No public image exists: build one from open-condo-software/condo and set it per target.
         "port": 3000,
         "host_port": 3102,
-        "env": {"PORT": "3000", "SERVER_URL": "https://{hostname:condo}"},
+        "env": {"PORT": "3000", "SERVER_URL": "https://{hostname:condo}",
+                "JWT_PUBLIC_KEY_FILE": "{key:jwt_signing.public}"},
         "secret_env": {"DATABASE_URL": "{db:condo.url}", "REDIS_URL": "{db:cache.url}",
-                       "COOKIE_SECRET": "{secret:condo_cookie_secret}"},
+                       "COOKIE_SECRET": "{secret:condo_cookie_secret}",
+                       "MARKETPLACE_WEBHOOK_SECRET": "{secret:webhook_condo_hmac}"},
         "depends_on": ["postgres", "redis"],
-        "routes": [{"host": "condo", "path": "/", "strip_prefix": False}],
         "health": {"http": {"path": "/server-health?checks=postgres,redis", "status": 200},
                    "start_period_s": 120},
     },
@@ -190,7 +272,6 @@ services = {
         "image": "mysql:5.7.44",
         "port": 3306,
         "env": {"MYSQL_DATABASE": "{db:cocorico.name}", "MYSQL_USER": "{db:cocorico.user}"},
-        "secret_file": "cocorico",
         "secret_env": {"MYSQL_PASSWORD": "{db:cocorico.password}",
                        "MYSQL_ROOT_PASSWORD": "{secret:cocorico_mysql_root_password}"},
         "volumes": {"cocorico/mysql": "/var/lib/mysql"},
@@ -200,7 +281,6 @@ services = {
         "image": "mongo:4.4.29",
         "port": 27017,
         "env": {"MONGO_INITDB_ROOT_USERNAME": "{db:cocorico_docs.user}"},
-        "secret_file": "cocorico",
         "secret_env": {"MONGO_INITDB_ROOT_PASSWORD": "{db:cocorico_docs.password}"},
         "volumes": {"cocorico/mongo": "/data/db"},
         "health": {"test": ["CMD-SHELL", "echo 'db.runCommand({ping: 1}).ok' | mongo --quiet | grep -q 1"]},
@@ -210,12 +290,12 @@ services = {
         "port": 80,
         "host_port": 3104,
         "env": {"DATABASE_HOST": "{db:cocorico.host}", "DATABASE_PORT": "{db:cocorico.port}",
-                "DATABASE_NAME": "{db:cocorico.name}", "DATABASE_USER": "{db:cocorico.user}"},
-        "secret_file": "cocorico",
+                "DATABASE_NAME": "{db:cocorico.name}", "DATABASE_USER": "{db:cocorico.user}",
+                "JWT_PUBLIC_KEY_FILE": "{key:jwt_signing.public}"},
         "secret_env": {"DATABASE_PASSWORD": "{db:cocorico.password}",
-                       "MONGODB_SERVER": "{db:cocorico_docs.url}"},
+                       "MONGODB_SERVER": "{db:cocorico_docs.url}",
+                       "MARKETPLACE_WEBHOOK_SECRET": "{secret:webhook_cocorico_hmac}"},
         "depends_on": ["cocorico-mysql", "cocorico-mongo"],
-        "routes": [{"host": "main", "path": "/", "strip_prefix": False}],
         "health": {"http": {"path": "/en/", "status": 200}, "start_period_s": 60},
     },
     "edge": {
@@ -227,6 +307,7 @@ services = {
     },
     "cloudflared": {
         "image": "cloudflare/cloudflared:2024.12.2",
+        # In remote mode the catalog drops --config and passes the token as TUNNEL_TOKEN.
         "command": ["tunnel", "--no-autoupdate", "--config", "/etc/cloudflared/config.yml",
                     "--metrics", "0.0.0.0:2000", "run"],
         "volumes": {"cloudflared": "/etc/cloudflared:ro"},
@@ -236,3 +317,83 @@ services = {
         "health": {"test": ["CMD", "cloudflared", "tunnel", "--metrics", "127.0.0.1:2000", "ready"]},
     },
 }
+
+
+# -- Shapes of the nested settings: the types deploys/schema.py checks against ----------------
+# (Documentation and defaults are above, where each setting is set.)
+
+class Schedule(TypedDict, total=False):
+    hour: Required[int]
+    minute: Required[int]
+
+
+class Route(TypedDict, total=False):
+    host: Required[str]          # a key of `hostnames`
+    path: Required[str]          # a plain prefix: "/" or "/api" (no glob, no regex)
+    service: Required[str]       # an enabled service with a `port`
+    strip_prefix: bool           # default False: the app sees the full path
+
+
+class SharedTunnel(TypedDict, total=False):
+    config_file: str
+    container: str
+    metrics_url: str
+    ready_timeout_s: int
+    backup_dir: str
+
+
+class Tunnel(TypedDict, total=False):
+    mode: Literal["local", "remote", "shared"]
+    id: str | None
+    credentials_file: str
+    account_id: str | None
+    api_url: str
+    api_token_env: str
+    shared: SharedTunnel
+
+
+class Secret(TypedDict, total=False):
+    kind: Literal["password", "rsa_keypair", "provided"]
+    length: int                  # password: characters
+    bits: int                    # rsa_keypair: key size
+    reader_uid: int              # rsa_keypair: owner of the private key's mounted copy
+
+
+class Database(TypedDict, total=False):
+    engine: Required[Literal["postgres", "redis", "mysql", "mongodb"]]
+    service: Required[str]
+    user: Required[str]
+    ddl: list[str]
+
+
+class HttpCheck(TypedDict, total=False):
+    path: Required[str]
+    status: int
+
+
+class Health(TypedDict, total=False):
+    test: list[str] | None
+    http: HttpCheck | None
+    interval_s: int
+    timeout_s: int
+    retries: int
+    start_period_s: int
+
+
+class Service(TypedDict, total=False):
+    enabled: bool
+    image: str | None
+    build: str | None
+    build_args: dict[str, str]
+    port: int | None
+    host_port: int | None
+    public: bool
+    command: list[str] | None
+    env: dict[str, str]
+    secret_env: dict[str, str]
+    volumes: dict[str, str]
+    depends_on: list[str]
+    health: Health
+    egress: bool
+    mem_limit: str | None
+    compose: dict[str, Any]

@@ -33,5 +33,12 @@ services = {
                                 "/etc/cloudflared/config.yml", "--metrics", "0.0.0.0:2000", "run"]},
 }
 
+# Kill Bill's and Kaui's real DDL is not in git (see README): the stand-ins get tables of their
+# own, loaded the same way, which they check for.
+databases = {
+    "killbill": {"ddl": ["files/ddl/standin/killbill.sql"]},
+    "kaui": {"ddl": ["files/ddl/standin/kaui.sql", "files/ddl/kaui-admin.sql"]},
+}
+
 # The stand-in tunnel never connects to Cloudflare; it only loads and serves the ingress rules.
 tunnel = {"id": "00000000-0000-4000-8000-000000000000"}

@@ -40,22 +40,29 @@ def test_production_asks_the_operator_for_what_has_no_public_image():
     with pytest.raises(catalog_mod.CatalogError) as err:
         catalog_mod.load("production")
     paths = {p.path: p for p in err.value.problems}
-    assert set(paths) == {"services.condo.image", "services.cocorico.image", "tunnel.id"}
-    assert all(p.source == "group_data/production.py" for p in paths.values())
+    assert set(paths) == {"services.condo.image", "services.cocorico.image", "tunnel.id",
+                          "databases.killbill.ddl", "databases.kaui.ddl"}
+    assert all(paths[k].source == "group_data/production.py"
+               for k in ("services.condo.image", "services.cocorico.image", "tunnel.id"))
     assert "enabled=False" in paths["services.condo.image"].hint
+    assert "DDL" in paths["databases.killbill.ddl"].hint
 
 
 def test_production_loads_once_the_operator_answers(group_data):
     root = group_data("production", """
         services = {"condo": {"image": "registry.example/condo:2024.11.1"},
                     "cocorico": {"enabled": False}}
+        routes = {"marketplace": None}
         tunnel = {"id": "6ff42ae2-765d-4adf-8112-31c55c1551ef"}
+        databases = {"killbill": {"ddl": ["files/ddl/standin/killbill.sql"]},
+                     "kaui": {"ddl": ["files/ddl/standin/kaui.sql", "files/ddl/kaui-admin.sql"]}}
     """)
     catalog = catalog_mod.load("production", root)
     assert "cocorico" not in catalog.services
     assert catalog.services["condo"].image == "registry.example/condo:2024.11.1"
     assert catalog.services["killbill"].image == "killbill/killbill:0.24.11"
     assert catalog.deploy_root == "/volume1/web/marketplace"
+    assert [r.name for r in catalog.routes if r.hostname == "boma.wattsun.co.ke"] == ["billing", "api"]
 
 
 def test_killbill_is_served_under_billing_with_the_prefix_stripped(local):
@@ -80,7 +87,9 @@ def test_db_macros_expand_to_secret_tokens_not_values(local):
     assert connector.secret_env["DATABASE_URL"] == \
         "postgresql://connector:{secret:db_marketplace_password}@postgres:5432/marketplace"
     assert local.services["killbill"].env["KILLBILL_DAO_URL"] == "jdbc:postgresql://postgres:5432/killbill"
-    assert connector.secrets == ["db_cache_password", "db_marketplace_password"]
+    assert connector.secrets == [
+        "db_cache_password", "db_marketplace_password", "jwt_signing", "killbill_api_key",
+        "killbill_api_secret", "webhook_cocorico_hmac", "webhook_condo_hmac", "webhook_killbill_hmac"]
 
 
 def test_killbill_and_kaui_use_their_own_databases(local):
@@ -88,10 +97,20 @@ def test_killbill_and_kaui_use_their_own_databases(local):
     assert local.services["kaui"].env["KAUI_CONFIG_DAO_URL"].endswith("/kaui")
 
 
-def test_postgres_gets_a_password_per_database_it_serves(local):
-    env = local.services["postgres"].secret_env
-    assert {k for k in env if k.startswith("DB_")} == {
-        "DB_MARKETPLACE_PASSWORD", "DB_KILLBILL_PASSWORD", "DB_KAUI_PASSWORD", "DB_CONDO_PASSWORD"}
+def test_each_service_gets_its_own_secret_env_file(local):
+    assert set(local.secret_files) == {n for n, s in local.services.items() if s.secret_env}
+    assert "KB_ADMIN_PASSWORD" not in local.secret_files["kaui"]
+    assert local.secret_users("killbill_admin_password") == ["killbill"]
+    assert local.secret_users("db_cache_password") == ["redis", "connector", "condo"]
+
+
+def test_key_macros_mount_the_key_pair_read_only(local):
+    connector, condo = local.services["connector"], local.services["condo"]
+    assert connector.env["JWT_PRIVATE_KEY_FILE"] == "/run/secrets/marketplace/jwt_signing.pem"
+    assert connector.volumes["secrets/keys"] == "/run/secrets/marketplace:ro"
+    assert condo.env["JWT_PUBLIC_KEY_FILE"] == "/run/marketplace/keys/jwt_signing.pub.pem"
+    assert condo.volumes == {"public/keys": "/run/marketplace/keys:ro"}
+    assert local.secret_users("jwt_signing") == ["connector", "condo", "cocorico"]
 
 
 def test_connector_integrations_come_from_the_health_routes(local):
@@ -111,8 +130,7 @@ def test_disabling_a_service_drops_it_and_flags_its_dependents(group_data):
     """)
     with pytest.raises(catalog_mod.CatalogError) as err:
         catalog_mod.load("local", root)
-    [problem] = err.value.problems
-    assert problem.path == "services.kaui.depends_on"
+    problem = next(p for p in err.value.problems if p.path == "services.kaui.depends_on")
     assert "'killbill' is unknown or disabled" in problem.message
     assert problem.source.endswith("all.py")
 
@@ -126,8 +144,6 @@ def test_disabling_a_service_drops_it_and_flags_its_dependents(group_data):
      "services.connector.secret_env", "secret 'nope' is not declared"),
     ('services = {"connector": {"secret_env": {"X": "{db:nope.url}"}}}',
      "services.connector.secret_env.X", "unknown database 'nope'"),
-    ('services = {"connector": {"routes": [{"host": "nope", "path": "/x"}]}}',
-     "services.connector.routes.0.host", "unknown hostname key 'nope'"),
     ('services = {"edge": {"image": None, "build": None}}',
      "services.edge.image", "no image and no build context"),
 ])

@@ -17,16 +17,21 @@ def root(tmp_path, local_files):
     return tmp_path
 
 
-def run(root):
-    return subprocess.run(["sh", str(root / "scripts" / "secrets.sh")], capture_output=True,
+def run(root, *args):
+    return subprocess.run(["sh", str(root / "scripts" / "secrets.sh"), *args], capture_output=True,
                           text=True, check=True)
+
+
+def values_of(root):
+    return {p.name: p.read_text() for p in (root / "secrets" / "values").iterdir()}
 
 
 def test_generates_every_secret_and_resolves_every_token(root, local):
     out = run(root).stdout
-    values = {p.name: p.read_text() for p in (root / "secrets" / "values").iterdir()}
+    values = values_of(root)
     assert set(values) == set(local.used_secrets)
-    assert all(len(v) == local.secrets[name]["length"] and v.isalnum() for name, v in values.items())
+    passwords = {n: v for n, v in values.items() if local.secrets[n]["kind"] == "password"}
+    assert all(len(v) == local.secrets[name]["length"] and v.isalnum() for name, v in passwords.items())
     assert len(set(values.values())) == len(values)
     for name in local.secret_files:
         env = root / "secrets" / f"{name}.env"
@@ -55,3 +60,56 @@ def test_secret_folders_are_private(root):
     run(root)
     for folder in ("secrets", "secrets/values"):
         assert stat.S_IMODE(os.stat(root / folder).st_mode) == 0o700
+
+
+def test_the_jwt_key_pair_is_rsa_private_0600_public_readable(root, local):
+    run(root)
+    private = root / "secrets" / "values" / "jwt_signing"
+    assert private.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    mounted = root / "secrets" / "keys" / "jwt_signing.pem"
+    assert stat.S_IMODE(mounted.stat().st_mode) == 0o600
+    assert mounted.stat().st_uid == local.secrets["jwt_signing"]["reader_uid"]
+    public = root / "public" / "keys" / "jwt_signing.pub.pem"
+    assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    assert stat.S_IMODE(public.stat().st_mode) == 0o644
+    text = subprocess.run(["openssl", "pkey", "-in", str(private), "-noout", "-text"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "3072 bit" in text
+
+
+def test_rotate_replaces_one_secret_and_rewrites_only_its_users(root):
+    run(root)
+    before = values_of(root)
+    envs = {p.name: p.read_bytes() for p in (root / "secrets").glob("*.env")}
+    out = run(root, "rotate", "killbill_admin_password").stdout
+    after = values_of(root)
+    assert "created killbill_admin_password" in out
+    assert after["killbill_admin_password"] != before["killbill_admin_password"]
+    assert {k: v for k, v in after.items() if k != "killbill_admin_password"} == \
+        {k: v for k, v in before.items() if k != "killbill_admin_password"}
+    changed = {p.name for p in (root / "secrets").glob("*.env") if p.read_bytes() != envs[p.name]}
+    assert changed == {"killbill.env"}
+
+
+def test_rotate_refuses_an_unknown_secret(root):
+    run(root)
+    result = subprocess.run(["sh", str(root / "scripts" / "secrets.sh"), "rotate", "nope"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "not a secret" in result.stderr
+
+
+def test_a_provided_secret_must_be_placed_by_the_operator(tmp_path, group_data):
+    from deploys import catalog as catalog_mod
+    from deploys.render import render
+
+    gd = group_data("local", 'extends = ["standins"]\ntunnel = {"mode": "remote", "account_id": "acc"}\n')
+    files = render(catalog_mod.load("local", gd))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "secrets.sh").write_bytes(files["scripts/secrets.sh"].content)
+    result = subprocess.run(["sh", str(tmp_path / "scripts" / "secrets.sh")], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "tunnel_token is provided by the operator" in result.stderr
+    (tmp_path / "secrets" / "values" / "tunnel_token").write_text("eyJhIjoiYiJ9-operator-token")
+    run(tmp_path)
+    assert "TUNNEL_TOKEN=eyJhIjoiYiJ9-operator-token" in (tmp_path / "secrets" / "cloudflared.env").read_text()

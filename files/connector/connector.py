@@ -5,6 +5,8 @@ GET /api/health/live -> the same without the integrations (the container's own h
   so one app being down does not mark the connector unhealthy)
   db     an authenticated `SELECT 1` on DATABASE_URL
   redis  a PING on REDIS_URL (with its password)
+  jwt    the JWT signing key pair is mounted: the private key (JWT_PRIVATE_KEY_FILE) is
+         readable by this process and the public key (JWT_PUBLIC_KEY_FILE) is there
   integrations  each app's health route from INTEGRATIONS (JSON {name: url})
 HTTP 200 when everything is up, 503 and "ok": false when anything is down.
 """
@@ -47,6 +49,22 @@ def redis_ok() -> tuple[bool, str | None]:
         return False, type(exc).__name__
 
 
+def jwt_keys_ok() -> tuple[bool, str | None]:
+    """The key pair the marketplace signs its JWTs with is mounted and readable."""
+    wanted = {"JWT_PRIVATE_KEY_FILE": "PRIVATE KEY", "JWT_PUBLIC_KEY_FILE": "PUBLIC KEY"}
+    for env, marker in wanted.items():
+        path = os.environ.get(env)
+        if not path:
+            continue
+        try:
+            with open(path) as fh:
+                if f"-----BEGIN {marker}-----" not in fh.read():
+                    return False, f"{env}: not a PEM {marker.lower()}"
+        except OSError as exc:
+            return False, f"{env}: {type(exc).__name__}"
+    return True, None
+
+
 def integration(url: str) -> dict:
     started = time.monotonic()
     try:
@@ -67,10 +85,11 @@ def health(with_integrations: bool = True) -> tuple[int, dict]:
         checks = {name: pool.submit(integration, url) for name, url in targets.items()}
         (db, db_err), (rd, rd_err) = db_f.result(), redis_f.result()
         integrations = {name: f.result() for name, f in checks.items()}
-    ok = db and rd and all(i["ok"] for i in integrations.values())
-    body = {"ok": ok, "db": db, "redis": rd, "uptime": round(time.monotonic() - STARTED),
+    jwt, jwt_err = jwt_keys_ok()
+    ok = db and rd and jwt and all(i["ok"] for i in integrations.values())
+    body = {"ok": ok, "db": db, "redis": rd, "jwt": jwt, "uptime": round(time.monotonic() - STARTED),
             "integrations": integrations}
-    errors = {k: v for k, v in (("db", db_err), ("redis", rd_err)) if v}
+    errors = {k: v for k, v in (("db", db_err), ("redis", rd_err), ("jwt", jwt_err)) if v}
     if errors:
         body["errors"] = errors
     return (200 if ok else 503), body

@@ -4,8 +4,9 @@
 Each one answers its app's documented health route (FIELD-NOTES.md) with a real check of the
 real databases it is given, and says in every response that it is a stand-in:
 
-  standin killbill   :8080  GET /1.0/healthcheck  200, every entry healthy (500 if not)
-  standin kaui       :8080  GET /health           {"status": "UP"}
+  standin killbill   :8080  GET /1.0/healthcheck  200, every entry healthy (500 if not; its
+                            tables must exist: the real one never creates them)
+  standin kaui       :8080  GET /health           {"status": "UP"} (its tables and admin row exist)
   standin condo      :PORT  GET /server-health?checks=postgres,redis  200 statusText "pass"
   standin cocorico   :80    GET / -> 302 /en/;  GET /en/  200 (MySQL and MongoDB checked)
   standin mongodb    :27017 MongoDB wire protocol: answers hello/ping (no auth, no storage)
@@ -33,8 +34,9 @@ STARTED = time.time()
 
 # -- real checks against the real databases ---------------------------------------------------
 
-def check_postgres(url: str, user: str | None = None, password: str | None = None) -> str | None:
-    """None when an authenticated `SELECT 1` works, else the error."""
+def check_postgres(url: str, user: str | None = None, password: str | None = None,
+                   query: str = "SELECT 1") -> str | None:
+    """None when an authenticated query works (and returns a row), else the error."""
     import psycopg2
 
     try:
@@ -42,7 +44,9 @@ def check_postgres(url: str, user: str | None = None, password: str | None = Non
             url = url[len("jdbc:"):]
         conn = psycopg2.connect(url, user=user, password=password, connect_timeout=3)
         with conn, conn.cursor() as cur:
-            cur.execute("SELECT 1")
+            cur.execute(query)
+            if cur.fetchone() is None:
+                return f"no row from: {query}"
         conn.close()
         return None
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
@@ -170,18 +174,22 @@ class MongoHandler(socketserver.BaseRequestHandler):
 def killbill(path: str, query: dict) -> tuple[int, dict]:
     if path != "/1.0/healthcheck":
         return 404, {"error": "not found"}
+    # Kill Bill never creates its tables: without its DDL loaded it is not healthy.
     err = check_postgres(os.environ["KILLBILL_DAO_URL"], os.environ.get("KILLBILL_DAO_USER"),
-                         os.environ.get("KILLBILL_DAO_PASSWORD"))
+                         os.environ.get("KILLBILL_DAO_PASSWORD"),
+                         "SELECT count(*) FROM tenants, accounts, invoices, users, sessions")
     checks = {"main": {"healthy": True, "message": "stand-in running"},
-              "DAOHealthCheck": {"healthy": err is None, "message": err or "SELECT 1 ok"}}
+              "DAOHealthCheck": {"healthy": err is None, "message": err or "schema loaded, query ok"}}
     return (200 if err is None else 500), checks
 
 
 def kaui(path: str, query: dict) -> tuple[int, dict]:
     if path != "/health":
         return 404, {"error": "not found"}
+    # Its DDL loaded, and the admin row that lets Kill Bill's admin in.
     err = check_postgres(os.environ["KAUI_CONFIG_DAO_URL"], os.environ.get("KAUI_CONFIG_DAO_USER"),
-                         os.environ.get("KAUI_CONFIG_DAO_PASSWORD"))
+                         os.environ.get("KAUI_CONFIG_DAO_PASSWORD"),
+                         "SELECT 1 FROM kaui_allowed_users WHERE kb_username = 'admin'")
     return (200, {"status": "UP"}) if err is None else (503, {"status": "DOWN", "error": err})
 
 
