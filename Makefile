@@ -4,6 +4,9 @@
 #   make render OUT=DIR [TARGET=local]   write every file a deploy would push, no connection
 #   make check [TARGET=local]   run the testinfra checks against a deployed target
 #   make status / make down     health table / stop the stack (data kept)
+#   make validate [TARGET=...]  check the catalogs (every target by default), connect to nothing
+#   make route URL=https://...  which tunnel rule, edge location and service get a URL
+#   make rotate SECRET=NAME     replace one secret on TARGET, restart only the services using it
 SHELL := /bin/bash
 PY_SYS ?= python3
 VENV := .venv
@@ -12,9 +15,10 @@ TARGET ?= $(if $(MARKETPLACE_NAS),production,local)
 OUT ?= out/$(TARGET)
 export MARKETPLACE_TARGET := $(TARGET)
 
-.PHONY: deploy test unit e2e check render status down setup venv clean
+.PHONY: deploy test unit e2e check render status down validate route rotate setup venv clean
 
 deploy: venv $(if $(filter production,$(TARGET)),,setup)
+	$(PY) -m deploys.cli validate $(TARGET)
 	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py
 	@$(PY) -m deploys.cli run $(TARGET) healthcheck.sh
 
@@ -38,6 +42,17 @@ status: venv
 
 down: venv
 	$(PY) -m deploys.cli run $(TARGET) stop_all.sh
+
+validate: venv
+	$(PY) -m deploys.cli validate $(if $(filter command line,$(origin TARGET)),$(TARGET))
+
+route: venv
+	@test -n "$(URL)" || { echo "usage: make route URL=https://host/path" >&2; exit 2; }
+	@$(PY) -m deploys.cli route '$(URL)'
+
+rotate: venv
+	@test -n "$(SECRET)" || { echo "usage: make rotate SECRET=NAME [TARGET=...]" >&2; exit 2; }
+	$(PY) -m deploys.cli rotate $(TARGET) '$(SECRET)'
 
 # This machine as a deploy target: Docker Engine, Compose 2.20.1, sshd on 127.0.0.1:2222, images.
 setup:

@@ -5,7 +5,8 @@
   MARKETPLACE_TARGET=production  the NAS named by MARKETPLACE_NAS (default when it is set)
 
 Connection settings for the NAS (SSH user, key, sudo, SCP) are in group_data/production.py.
-Every selected target's catalog is validated here, before pyinfra connects to anything.
+Every selected target's catalog and ingress are validated here (deploys/validate.py), before
+pyinfra connects to anything.
 """
 
 import os
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 from deploys import catalog as _catalog
+from deploys import validate as _validate
 
 _REPO = Path(__file__).resolve().parent
 _SSH = Path(os.environ.get("MARKETPLACE_STATE", _REPO / ".state")) / "ssh"
@@ -38,7 +40,7 @@ if _TARGET == "production" and not _NAS:
     sys.exit("MARKETPLACE_TARGET=production needs MARKETPLACE_NAS=<NAS hostname or address>")
 
 try:
-    _catalog.load(_TARGET)
+    _validate.check(_TARGET)
 except _catalog.CatalogError as _error:
     sys.exit(f"{_error}\nNothing was touched: fix the catalog and run again.")
 

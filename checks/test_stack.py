@@ -78,6 +78,7 @@ def test_managed_files_match_the_catalog(host, catalog, managed_files):
 def test_secret_files_are_private(host, catalog):
     secrets = host.file(f"{catalog.deploy_root}/secrets")
     assert secrets.is_directory and secrets.mode == 0o700
+    assert host.file(f"{catalog.deploy_root}/secrets/values").mode == 0o700
     for name in catalog.secret_files:
         env = host.file(f"{catalog.deploy_root}/secrets/{name}.env")
         assert env.exists and env.mode == 0o600, name

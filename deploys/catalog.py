@@ -167,6 +167,7 @@ class Catalog:
     databases: dict[str, dict[str, Any]]
     services: dict[str, Service]
     routes: list[Route] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def edge(self) -> Service:
@@ -198,15 +199,15 @@ class Catalog:
                      if spec["service"] in self.services)
         return sorted(names & set(self.secrets))
 
-    def admin_secret(self, service: str) -> str:
+    def admin_secret(self, service: str) -> str | None:
         """The secret holding a database server's administrator password (its image's
-        POSTGRES_PASSWORD or MYSQL_ROOT_PASSWORD)."""
+        POSTGRES_PASSWORD or MYSQL_ROOT_PASSWORD), if it has one."""
         env = self.services[service].secret_env
         for key in ("POSTGRES_PASSWORD", "MYSQL_ROOT_PASSWORD"):
             found = SECRET_TOKEN.findall(env.get(key, ""))
             if found:
                 return found[0]
-        raise KeyError(f"{service} has no administrator password in secret_env")
+        return None
 
 
 def _load_file(path: Path) -> dict[str, Any]:
@@ -426,7 +427,7 @@ class _Builder:
                                 bool(route.get("strip_prefix", False)), enabled[service].get("port") or 0))
         return sorted(routes, key=lambda r: (r.hostname, -len(r.prefix), r.name))
 
-    def build(self) -> Catalog:
+    def build(self, strict: bool = True) -> Catalog:
         self.check_schema()
         if self.problems:
             raise CatalogError(self.target, self.problems)
@@ -460,11 +461,14 @@ class _Builder:
         from deploys import rules
 
         rules.check(catalog, self)
-        if self.problems:
+        if self.problems and strict:
             raise CatalogError(self.target, self.problems)
+        catalog.problems = list(self.problems)
         return catalog
 
 
-def load(target: str, group_data: Path = GROUP_DATA) -> Catalog:
-    """Build the catalog of one target; raises CatalogError listing every problem."""
-    return _Builder(target, layers(target, group_data)).build()
+def load(target: str, group_data: Path = GROUP_DATA, strict: bool = True) -> Catalog:
+    """Build the catalog of one target; raises CatalogError listing every problem. With
+    strict=False only shape errors raise, and rule problems are kept in `problems` (for tools
+    that read a catalog without deploying it, like `make route`)."""
+    return _Builder(target, layers(target, group_data)).build(strict)

@@ -30,16 +30,46 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check the catalog of each target (all by default) without connecting to anything."""
+    """Check the catalog and the ingress of each target (all by default), connecting to nothing."""
+    from deploys.validate import check
+
     failed = 0
     for target in args.targets or catalog_mod.TARGETS:
         try:
-            catalog_mod.load(target)
+            check(target)
             print(f"{target}: ok")
         except catalog_mod.CatalogError as exc:
             failed += 1
             print(f"{target}: {exc}")
     return 1 if failed else 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    """Which tunnel rule, edge location and service get a URL (like `cloudflared tunnel
+    ingress rule URL`), for the target whose hostnames include its host (else every target)."""
+    from urllib.parse import urlsplit
+
+    from deploys.ingress import explain
+    from deploys.render import edge_config
+
+    url = args.url if "://" in args.url else f"https://{args.url}"
+    host = urlsplit(url).hostname
+    catalogs = [catalog_mod.load(t, strict=False) for t in catalog_mod.TARGETS]
+    chosen = [c for c in catalogs if host in c.hostnames.values()] or catalogs
+    for catalog in chosen:
+        edge = edge_config(catalog) if "edge" in catalog.services else None
+        print("\n".join(explain(catalog, edge, url)))
+        if catalog.problems:
+            print(f"  (target {catalog.target} has {len(catalog.problems)} catalog problem(s): "
+                  "make validate)")
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    """Replace one secret on a target and restart only the services that use it."""
+    from deploys.remote import rotate_secret
+
+    return rotate_secret(args.target, args.secret)
 
 
 def cmd_script(args: argparse.Namespace) -> int:
@@ -59,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validate", help=cmd_validate.__doc__)
     p.add_argument("targets", nargs="*", choices=[[], *catalog_mod.TARGETS], metavar="TARGET")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("route", help=cmd_route.__doc__)
+    p.add_argument("url")
+    p.set_defaults(func=cmd_route)
+    p = sub.add_parser("rotate", help=cmd_rotate.__doc__)
+    p.add_argument("target", choices=catalog_mod.TARGETS)
+    p.add_argument("secret")
+    p.set_defaults(func=cmd_rotate)
     p = sub.add_parser("run", help=cmd_script.__doc__)
     p.add_argument("target", choices=catalog_mod.TARGETS)
     p.add_argument("script", choices=["healthcheck.sh", "stop_all.sh", "start_all.sh",

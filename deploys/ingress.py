@@ -188,18 +188,25 @@ def probes(route: Route) -> list[str]:
         [] if route.strip_prefix else [route.prefix])
 
 
-def prove(catalog: Catalog, edge_conf: str | None, rules: list[Rule] | None = None) -> list[str]:
-    """Every way the ingress fails the catalog: a route's probe that does not reach its service
-    (through the tunnel's rules, then the edge), a tunnel rule or edge location that can never
-    match, a missing catch-all. Empty when the ingress is proved."""
-    rules = tunnel_rules(catalog) if rules is None else rules
-    origin = edge_origin(catalog)
+def prove_rules_only(rules: list[Rule]) -> list[str]:
+    """What is wrong with a list of tunnel rules by itself: a missing catch-all, rules that
+    can never match."""
     problems = []
     if not rules or rules[-1].hostname or rules[-1].path:
         problems.append("tunnel: the last rule is not a catch-all")
     for i, earlier in unreachable(rules):
         problems.append(f"tunnel: rule {i + 1} {rules[i].describe()} can never match: "
                         f"rule {earlier + 1} {rules[earlier].describe()} takes everything it would")
+    return problems
+
+
+def prove(catalog: Catalog, edge_conf: str | None, rules: list[Rule] | None = None) -> list[str]:
+    """Every way the ingress fails the catalog: a route's probe that does not reach its service
+    (through the tunnel's rules, then the edge), a tunnel rule or edge location that can never
+    match, a missing catch-all. Empty when the ingress is proved."""
+    rules = tunnel_rules(catalog) if rules is None else rules
+    origin = edge_origin(catalog)
+    problems = prove_rules_only(rules)
     servers = parse_edge(edge_conf) if edge_conf is not None else None
     for route in catalog.routes:
         for path in probes(route):

@@ -139,6 +139,11 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     return files
 
 
+def edge_config(catalog: Catalog) -> str:
+    """The edge's nginx config alone (what `make route` and the ingress proof read)."""
+    return _env().get_template("edge.conf.j2").render(c=catalog)
+
+
 def ddl_files(catalog: Catalog) -> dict[str, dict[str, str]]:
     """database -> {path under deploy_root: repo file} of the DDL it is loaded with, in order."""
     return {name: {f"postgres/ddl/{name}/{i:02d}-{Path(src).name}": src
