@@ -47,6 +47,8 @@ class TargetState:
     secret_state_now: str = ""
     containers: dict[str, ContainerState] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
+    # tunnel.mode "shared": the other site's config.yml as it is now (None: not read/missing).
+    shared_config: str | None = None
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
@@ -62,7 +64,8 @@ class TargetState:
         return True, "secrets present, env files as written"
 
 
-def state_command(catalog: Catalog, files: list[str], dirs: list[str], routes: dict[str, tuple[str, str]]) -> str:
+def state_command(catalog: Catalog, files: list[str], dirs: list[str],
+                  routes: dict[str, tuple[str, str]]) -> str:
     """The shell command behind StackState (POSIX sh, busybox-compatible for DSM)."""
     q = shlex.quote
     fmt = ('{{index .Config.Labels "com.docker.compose.service"}}|{{.State.Status}}|'
@@ -92,6 +95,10 @@ def state_command(catalog: Catalog, files: list[str], dirs: list[str], routes: d
         f"[ -n \"$ids\" ] && {q(catalog.docker_bin)} inspect -f {q(fmt)} $ids 2>/dev/null",
         "echo '@routes'",
         f"{route_checks} wait" if route_checks else "true",
+        *([ "echo '@shared'",
+            f"[ -f {q(catalog.tunnel['shared']['config_file'])} ] && "
+            f"base64 < {q(catalog.tunnel['shared']['config_file'])}"]
+          if catalog.tunnel["mode"] == "shared" else []),
         "echo '@end'",
     ])
 
@@ -140,4 +147,8 @@ def parse_state(output: list[str]) -> TargetState:
     for line in lines.get("routes", []):
         name, _, code = line.partition(" ")
         state.routes[name] = code
+    if lines.get("shared"):
+        import base64
+
+        state.shared_config = base64.b64decode("".join(lines["shared"])).decode()
     return state

@@ -7,9 +7,9 @@ so an unchanged target costs one round trip and reports zero changes.
 from pyinfra import host
 
 from deploys import catalog as catalog_mod
-from deploys import operations, plan
+from deploys import cloudflare, operations, plan, shared_tunnel
 from deploys.facts import StackState
-from deploys.render import COMPOSE_FILE, directories, render
+from deploys.render import COMPOSE_FILE, SHARED_TUNNEL_FILE, ManagedFile, directories, render
 
 catalog = catalog_mod.load(host.data.target)
 files = render(catalog)
@@ -47,3 +47,28 @@ operations.stack(
     root=root, reasons=plan.converge_reasons(catalog, files, state, secrets_current),
     healthy=plan.healthy_summary(catalog),
 )
+
+if catalog.tunnel["mode"] == "shared":
+    shared = catalog.tunnel["shared"]
+    if state.shared_config is None:
+        raise SystemExit(f"tunnel.mode is 'shared' but {shared['config_file']} does not exist on the "
+                         "target: nothing was touched by this step")
+    try:
+        merged = shared_tunnel.merge(state.shared_config, catalog)
+    except shared_tunnel.SharedTunnelError as exc:
+        raise SystemExit(f"shared tunnel {shared['config_file']}: {exc}") from None
+    operations.files(
+        name="Push the shared tunnel's config with the managed block",
+        root=root, managed=[ManagedFile(SHARED_TUNNEL_FILE, merged.encode(), 0o644)], state=state,
+        owner=owner,
+    )
+    operations.shared_tunnel(
+        name="Install the managed block in the shared tunnel, restart it only if it changed",
+        root=root, current=state.shared_config, merged=merged,
+    )
+
+if catalog.tunnel["mode"] == "remote":
+    operations.tunnel_ingress(
+        name="Push the tunnel's ingress to Cloudflare when it differs",
+        api=cloudflare.TunnelAPI.from_catalog(catalog), desired=cloudflare.desired_ingress(catalog),
+    )

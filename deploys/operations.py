@@ -6,7 +6,7 @@ from __future__ import annotations
 from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 
 from deploys.facts import TargetState
 from deploys.render import ManagedFile
@@ -80,3 +80,27 @@ def stack(root: str, reasons: list[str], healthy: str):
         host.log(f"converge: {reason}")
     yield StringCommand("sh", _path(root, "scripts/start_all.sh"))
     yield StringCommand("sh", _path(root, "scripts/healthcheck.sh"))
+
+
+@operation()
+def tunnel_ingress(api, desired: list[dict[str, str]]):
+    """Push the catalog's ingress to a remotely managed tunnel, only when Cloudflare's differs
+    (read at plan time; the token never appears in a command or in the output)."""
+    current = api.current_ingress()
+    if current == desired:
+        host.noop(f"Cloudflare's ingress for tunnel {api.tunnel_id} matches the catalog "
+                  f"({len(desired)} rules)")
+        return
+    host.log(f"tunnel: Cloudflare has {len(current)} rules, the catalog {len(desired)}: pushing")
+    yield FunctionCommand(lambda *_: api.push(desired), (), {})
+
+
+@operation()
+def shared_tunnel(root: str, current: str | None, merged: str):
+    """Install the other site's config.yml with our managed block (scripts/shared_tunnel.sh:
+    validate, back up, restart its tunnel, restore on failure), only when it differs."""
+    if current == merged:
+        host.noop("the shared tunnel's config already holds the managed block as the catalog renders it")
+        return
+    host.log("shared tunnel: the managed block differs: installing it and restarting that tunnel")
+    yield StringCommand("sh", _path(root, "scripts/shared_tunnel.sh"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from deploys.catalog import Catalog
 from deploys.facts import TargetState, state_command
-from deploys.render import COMPOSE_FILE, ManagedFile, expected_containers
+from deploys.render import COMPOSE_FILE, SHARED_TUNNEL_FILE, ManagedFile, expected_containers
 
 # Files whose change means the containers must be converged. Everything a container depends
 # on is in the compose file itself (image tags are content hashes of the build contexts, and
@@ -22,7 +22,8 @@ def health_routes(catalog: Catalog) -> dict[str, tuple[str, str]]:
 
 
 def state_script(catalog: Catalog, files: dict[str, ManagedFile], dirs: list[str]) -> str:
-    return state_command(catalog, sorted(files), dirs, health_routes(catalog))
+    extra = [SHARED_TUNNEL_FILE] if catalog.tunnel["mode"] == "shared" else []
+    return state_command(catalog, sorted(files) + extra, dirs, health_routes(catalog))
 
 
 def converge_reasons(catalog: Catalog, files: dict[str, ManagedFile], state: TargetState,

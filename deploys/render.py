@@ -22,7 +22,11 @@ TEMPLATES = REPO / "templates"
 COMPOSE_FILE = "docker-compose.yml"
 
 # Folders created under deploy_root besides those of the managed files and volumes.
-EXTRA_DIRS = ("secrets", "secrets/values", "scripts/logs")
+EXTRA_DIRS = ("secrets", "secrets/values", "scripts/logs", "tunnel")
+
+# tunnel.mode "shared": the other site's config.yml with our block, merged by the deploy from
+# what it reads on the target (deploys/shared_tunnel.py), then installed by its script.
+SHARED_TUNNEL_FILE = "tunnel/shared-config.yml"
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     for paths in ddl.values():
         for path, source in paths.items():
             files[path] = ManagedFile(path, (REPO / source).read_bytes(), 0o644)
+    if catalog.tunnel["mode"] == "shared":
+        add("scripts/shared_tunnel.sh", "shared_tunnel.sh.j2", 0o755, shared=catalog.tunnel["shared"])
     add("scripts/secrets.sh", "secrets.sh.j2", 0o700)
     for script in ("start_all", "stop_all", "backup_postgres", "healthcheck", "compose",
                    "ensure_databases"):

@@ -10,8 +10,11 @@ real databases it is given, and says in every response that it is a stand-in:
   standin condo      :PORT  GET /server-health?checks=postgres,redis  200 statusText "pass"
   standin cocorico   :80    GET / -> 302 /en/;  GET /en/  200 (MySQL and MongoDB checked)
   standin mongodb    :27017 MongoDB wire protocol: answers hello/ping (no auth, no storage)
-  cloudflared tunnel ... --metrics ADDR run    loads config.yml, serves /ready, never dials out
+  cloudflared tunnel ... --metrics ADDR run    loads config.yml (or, with TUNNEL_TOKEN and no
+                                               --config, none: remotely managed), serves /ready,
+                                               never dials out
   cloudflared tunnel --metrics ADDR ready      exit 0 when /ready answers 200
+  cloudflared tunnel --config X ingress validate   exit 1 when cloudflared would refuse X
 """
 
 from __future__ import annotations
@@ -224,7 +227,7 @@ APPS = {"killbill": (killbill, 8080), "kaui": (kaui, 8080), "condo": (condo, 300
         "cocorico": (cocorico, 80)}
 
 
-def serve_http(app, port: int, name: str) -> None:
+def serve_http(app, port: int, name: str, address: str = "0.0.0.0") -> None:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             parts = urlsplit(self.path)
@@ -244,13 +247,33 @@ def serve_http(app, port: int, name: str) -> None:
             sys.stderr.write(f"[{name} stand-in] {fmt % args}\n")
 
     print(f"[{name} stand-in] listening on :{port} ({STANDIN})", flush=True)
-    ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
+    ThreadingHTTPServer((address, port), Handler).serve_forever()
 
 
 # -- cloudflared ------------------------------------------------------------------------------
 
 def flag(args: list[str], name: str, default: str | None = None) -> str | None:
     return args[args.index(name) + 1] if name in args else default
+
+
+def load_ingress(config_path: str) -> tuple[dict, list[str]]:
+    """config.yml and what cloudflared's own validation would refuse in it."""
+    import yaml
+
+    with open(config_path) as fh:
+        config = yaml.safe_load(fh) or {}
+    ingress = config.get("ingress") or []
+    problems = []
+    if not config.get("tunnel"):
+        problems.append("no tunnel")
+    if not ingress or set(ingress[-1]) - {"service", "originRequest"}:
+        problems.append("the last ingress rule must be a catch-all")
+    for i, rule in enumerate(ingress[:-1]):
+        if not set(rule) - {"service", "originRequest"}:
+            problems.append(f"rule {i + 1} is a catch-all but is not the last rule")
+        if not rule.get("service"):
+            problems.append(f"rule {i + 1} has no service")
+    return config, problems
 
 
 def cloudflared(args: list[str]) -> int:
@@ -261,20 +284,24 @@ def cloudflared(args: list[str]) -> int:
                 return 0 if resp.status == 200 else 1
         except OSError:
             return 1
-    import yaml
-
-    config_path = flag(args, "--config", "/etc/cloudflared/config.yml")
-    with open(config_path) as fh:
-        config = yaml.safe_load(fh)
-    ingress = config.get("ingress") or []
-    problems = []
-    if not config.get("tunnel"):
-        problems.append("no tunnel")
-    if not ingress or set(ingress[-1]) - {"service", "originRequest"}:
-        problems.append("the last ingress rule must be a catch-all")
-    if problems:
-        print(f"[cloudflared stand-in] invalid config {config_path}: {'; '.join(problems)}", file=sys.stderr)
-        return 1
+    config_path = flag(args, "--config")
+    if args[-2:] == ["ingress", "validate"]:
+        _, problems = load_ingress(config_path or "/etc/cloudflared/config.yml")
+        if problems:
+            print(f"[cloudflared stand-in] validation failed: {'; '.join(problems)}", file=sys.stderr)
+            return 1
+        print("[cloudflared stand-in] OK")
+        return 0
+    if config_path is None and os.environ.get("TUNNEL_TOKEN"):
+        # Remotely managed: the ingress lives at Cloudflare; the stand-in never dials out.
+        ingress, mode = [], "remotely managed (token; ingress kept at Cloudflare)"
+    else:
+        config, problems = load_ingress(config_path or "/etc/cloudflared/config.yml")
+        if problems:
+            print(f"[cloudflared stand-in] invalid config {config_path}: {'; '.join(problems)}",
+                  file=sys.stderr)
+            return 1
+        ingress, mode = config["ingress"], f"tunnel {config['tunnel']}, locally managed"
     origins = sorted({r["service"] for r in ingress if r["service"].startswith(("http://", "https://"))})
 
     def ready(path: str, query: dict) -> tuple[int, dict]:
@@ -287,9 +314,8 @@ def cloudflared(args: list[str]) -> int:
         return body["status"], body
 
     host, _, port = metrics.rpartition(":")
-    print(f"[cloudflared stand-in] tunnel {config['tunnel']}: {len(ingress)} ingress rules loaded",
-          flush=True)
-    serve_http(ready, int(port), "cloudflared")
+    print(f"[cloudflared stand-in] {mode}: {len(ingress)} ingress rules loaded", flush=True)
+    serve_http(ready, int(port), "cloudflared", host or "0.0.0.0")
     return 0
 
 

@@ -1,0 +1,85 @@
+"""The shared cloudflared: our managed block in another site's config.yml, foreign bytes kept."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from deploys import catalog as catalog_mod
+from deploys.shared_tunnel import SharedTunnelError, merge, without_block
+
+WATTSUN = """\
+# WattSun production tunnel -- hand-maintained, do not reformat.
+tunnel: wattsun-prod
+credentials-file: /etc/cloudflared/wattsun.json
+
+ingress:
+  - hostname: wattsun.co.ke
+    service: http://localhost:3000
+  - hostname: www.wattsun.co.ke   # the shop
+    service: http://localhost:3000
+    originRequest:
+      noTLSVerify: true
+  - service: http_status:404
+"""
+
+
+@pytest.fixture
+def shared(group_data):
+    root = group_data("local", "\n".join([
+        'extends = ["standins"]',
+        'tunnel = {"mode": "shared"}',
+        'services = {"cloudflared": {"enabled": False}}']))
+    return catalog_mod.load("local", root)
+
+
+def test_the_block_goes_before_the_catch_all_and_foreign_bytes_are_kept(shared):
+    merged = merge(WATTSUN, shared)
+    assert without_block(merged, shared) == WATTSUN
+    rules = yaml.safe_load(merged)["ingress"]
+    assert rules[:2] == yaml.safe_load(WATTSUN)["ingress"][:2]
+    assert rules[-1] == {"service": "http_status:404"}
+    ours = rules[2:-1]
+    main = [r.get("path") for r in ours if r["hostname"] == "boma.wattsun.co.ke"]
+    assert main == ["^/billing(/|$)", "^/api(/|$)", None]
+    assert len(ours) == 5
+    assert all(r["service"] == "http://127.0.0.1:3100" for r in ours)
+    assert "# BEGIN marketplace" in merged and "# END marketplace" in merged
+
+
+def test_merging_again_changes_nothing(shared):
+    once = merge(WATTSUN, shared)
+    assert merge(once, shared) == once
+
+
+def test_an_edited_block_is_replaced_and_only_the_block(shared):
+    once = merge(WATTSUN, shared)
+    tampered = once.replace('"^/api(/|$)"', '"/api"')
+    assert merge(tampered, shared) == once
+
+
+def test_a_foreign_wildcard_before_our_block_is_refused_naming_it(shared):
+    text = WATTSUN.replace("  - service: http_status:404",
+                           "  - hostname: \"*.wattsun.co.ke\"\n    service: http://localhost:3000\n"
+                           "  - service: http_status:404")
+    with pytest.raises(SharedTunnelError, match=r"foreign rule 3 \{hostname: \*\.wattsun\.co\.ke.*would shadow ours"):
+        merge(text, shared)
+
+
+def test_a_foreign_rule_for_our_hostname_is_refused(shared):
+    text = WATTSUN.replace("  - service: http_status:404",
+                           "  - hostname: boma.wattsun.co.ke\n    service: http://localhost:3104\n"
+                           "  - service: http_status:404")
+    with pytest.raises(SharedTunnelError, match="claims boma.wattsun.co.ke"):
+        merge(text, shared)
+
+
+def test_a_config_without_a_catch_all_is_refused(shared):
+    with pytest.raises(SharedTunnelError, match="catch-all"):
+        merge(WATTSUN.replace("  - service: http_status:404\n", ""), shared)
+
+
+def test_damaged_markers_are_refused(shared):
+    once = merge(WATTSUN, shared)
+    with pytest.raises(SharedTunnelError, match="markers are damaged"):
+        merge(once.replace("# END marketplace", "# END"), shared)
