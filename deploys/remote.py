@@ -60,7 +60,7 @@ def rotation_script(target: str, secret: str) -> tuple[str, list[str]]:
     if database or admin:
         steps.append("sh scripts/ensure_databases.sh")
     if users:
-        steps.append(f"sh scripts/compose.sh up -d --no-deps --force-recreate --wait "
+        steps.append(f"sh scripts/compose.sh up -d --force-recreate --wait "
                      f"--wait-timeout {catalog.wait_timeout_s} {' '.join(users)}")
     script = f"cd {shlex.quote(catalog.deploy_root)} && " + " && ".join(steps)
     return script, users

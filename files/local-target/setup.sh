@@ -16,7 +16,7 @@ log() { printf '[setup] %s\n' "$*"; }
 
 install_packages() {
   local missing=()
-  for pkg in docker.io debootstrap openssh-server curl iproute2; do
+  for pkg in docker.io debootstrap openssh-server curl iproute2 openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then log "packages present"; return; fi

@@ -1,0 +1,150 @@
+"""The shared cloudflared, for real: a stand-in "WattSun" tunnel container on this machine, its
+hand-written config.yml, and scripts/shared_tunnel.sh installing our managed block: validated,
+backed up, restarted only when the block changed, restored when the tunnel is not ready."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from deploys import catalog as catalog_mod
+from deploys.render import image_tag, render
+from deploys.shared_tunnel import merge
+from tests.test_e2e import Deploy
+
+pytestmark = pytest.mark.e2e
+CONTAINER = "wattsun-cloudflared-standin"
+METRICS = 20241
+
+
+def foreign_config(edge_port: int) -> str:
+    return f"""\
+# WattSun production tunnel -- hand-maintained, do not reformat.
+tunnel: wattsun-prod
+credentials-file: /etc/cloudflared/wattsun.json
+
+ingress:
+  - hostname: wattsun.co.ke
+    service: http://127.0.0.1:{edge_port}   # WattSun's own site (here: any live origin)
+  - service: http_status:404
+"""
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
+
+
+def started_at() -> str:
+    return docker("inspect", "-f", "{{.State.StartedAt}}", CONTAINER)
+
+
+def wait_ready(timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{METRICS}/ready", timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+@pytest.fixture(scope="module")
+def staging_stack():
+    staging = catalog_mod.load("staging")
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{staging.edge.host_port}/edge-health", timeout=3)
+    except OSError:
+        assert Deploy().rc == 0
+    return staging
+
+
+@pytest.fixture(scope="module")
+def wattsun(staging_stack, tmp_path_factory):
+    """The other site's tunnel: the stand-in cloudflared on the host network, its config dir."""
+    folder = tmp_path_factory.mktemp("wattsun")
+    config = folder / "config.yml"
+    config.write_text(foreign_config(staging_stack.edge.host_port))
+    image = image_tag(staging_stack, staging_stack.services["cloudflared"])
+    docker("rm", "-f", CONTAINER, check=False)
+    docker("run", "-d", "--name", CONTAINER, "--network", "host", "-v", f"{folder}:/etc/cloudflared:ro",
+           image, "cloudflared", "tunnel", "--config", "/etc/cloudflared/config.yml",
+           "--metrics", f"127.0.0.1:{METRICS}", "run")
+    assert wait_ready()
+    yield config
+    docker("rm", "-f", CONTAINER, check=False)
+
+
+def shared_catalog(group_data, config: Path, root: Path, metrics: int = METRICS, extra: str = ""):
+    gd = group_data("staging", "\n".join([
+        'extends = ["standins", "local"]',
+        'project_name = "marketplace-staging"',
+        f'deploy_root = "{root}"',
+        "port_offset = 100",
+        'services = {"cloudflared": {"enabled": False}}',
+        f'tunnel = {{"mode": "shared", "shared": {{"config_file": "{config}", "container": "{CONTAINER}", '
+        f'"metrics_url": "http://127.0.0.1:{metrics}", "ready_timeout_s": 8}}}}',
+        extra]))
+    return catalog_mod.load("staging", gd)
+
+
+def install(catalog, root: Path, foreign: str) -> subprocess.CompletedProcess:
+    """What the deploy does: push the script and the merged file, then run the script."""
+    files = render(catalog)
+    for rel in ("scripts/shared_tunnel.sh",):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(files[rel].content)
+    (root / "tunnel").mkdir(exist_ok=True)
+    (root / "tunnel" / "shared-config.yml").write_text(merge(foreign, catalog))
+    return subprocess.run(["sh", str(root / "scripts" / "shared_tunnel.sh")], capture_output=True, text=True)
+
+
+def test_the_block_is_installed_the_tunnel_restarted_and_ready(wattsun, group_data, tmp_path):
+    catalog = shared_catalog(group_data, wattsun, tmp_path)
+    original, before = wattsun.read_text(), started_at()
+    result = install(catalog, tmp_path, original)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert wattsun.read_text() == merge(original, catalog)
+    assert wattsun.read_text().startswith(original.split("  - service: http_status:404")[0])
+    assert started_at() != before and wait_ready()
+    [backup] = (tmp_path / "backups" / "cloudflared").iterdir()
+    assert backup.read_text() == original
+
+    # Unchanged block: nothing installed, no restart.
+    again_before = started_at()
+    again = install(catalog, tmp_path, wattsun.read_text())
+    assert again.returncode == 0 and "already holds the managed block" in again.stdout
+    assert started_at() == again_before
+    assert len(list((tmp_path / "backups" / "cloudflared").iterdir())) == 1
+
+
+def test_a_tunnel_that_is_not_ready_gets_its_previous_file_back(wattsun, group_data, tmp_path):
+    current = wattsun.read_text()
+    # A changed block, and a tunnel that never reports ready where the deploy looks.
+    catalog = shared_catalog(group_data, wattsun, tmp_path, metrics=METRICS + 1,
+                             extra='routes = {"api": {"path": "/connector"}}')
+    assert merge(current, catalog) != current
+    result = install(catalog, tmp_path, current)
+    assert result.returncode == 1
+    assert "restoring" in result.stderr and "previous file restored" in result.stderr
+    assert wattsun.read_text() == current
+    assert docker("inspect", "-f", "{{.State.Status}}", CONTAINER) == "running" and wait_ready()
+
+
+def test_an_invalid_merged_file_is_refused_before_anything_changes(wattsun, group_data, tmp_path):
+    catalog = shared_catalog(group_data, wattsun, tmp_path)
+    current, before = wattsun.read_text(), started_at()
+    files = render(catalog)
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "shared_tunnel.sh").write_bytes(files["scripts/shared_tunnel.sh"].content)
+    (tmp_path / "tunnel").mkdir()
+    (tmp_path / "tunnel" / "shared-config.yml").write_text(current.replace("  - service: http_status:404\n", ""))
+    result = subprocess.run(["sh", str(tmp_path / "scripts" / "shared_tunnel.sh")], capture_output=True, text=True)
+    assert result.returncode != 0 and "catch-all" in result.stderr
+    assert wattsun.read_text() == current and started_at() == before
