@@ -48,6 +48,7 @@ WEAK_PASSWORDS = {"password", "strongpassword", "marketpass", "killbill", "kaui"
                   "12345678", "letmein", "qwerty", "lavabo"}
 MIN_SECRET_LENGTH = 16
 SECRET_KEY = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY$", re.IGNORECASE)
+URL_PASSWORD = re.compile(r"://[^/:@\s]+:([^@/\s]+)@")
 # Compose keys Synology's Compose 2.20.1 rejects or ignores (and what needs them).
 COMPOSE_2_20_REJECTS = {
     "develop": "Compose Watch (`develop`) needs Compose 2.22",
@@ -239,7 +240,10 @@ def inline_secrets(catalog: Catalog, b: _Builder) -> None:
         for section in ("env", "secret_env"):
             for key, value in svc[section].items():
                 value = str(value)
-                if not SECRET_KEY.search(key) or MACRO.search(value) or not value:
+                in_url = URL_PASSWORD.search(value)
+                if in_url and not MACRO.search(in_url.group(1)):
+                    value = in_url.group(1)
+                elif not SECRET_KEY.search(key) or MACRO.search(value) or not value:
                     continue
                 where = ("services", name, section, key)
                 if value.lower() in WEAK_PASSWORDS or len(value) < MIN_SECRET_LENGTH:

@@ -83,3 +83,16 @@ def test_damaged_markers_are_refused(shared):
     once = merge(WATTSUN, shared)
     with pytest.raises(SharedTunnelError, match="markers are damaged"):
         merge(once.replace("# END marketplace", "# END"), shared)
+
+
+def test_the_state_command_reads_the_shared_config_and_the_fact_decodes_it(shared):
+    import base64
+
+    from deploys.facts import parse_state, state_command
+
+    command = state_command(shared, ["tunnel/shared-config.yml"], [], {})
+    assert "base64 < /volume1/web/cloudflared/config.yml" in command
+    encoded = base64.b64encode(WATTSUN.encode()).decode()
+    output = ["@dirs", "@shared", encoded[:60], encoded[60:], "@end"]
+    assert parse_state(output).shared_config == WATTSUN
+    assert parse_state(["@dirs", "@end"]).shared_config is None
