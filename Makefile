@@ -7,6 +7,9 @@
 #   make validate [TARGET=...]  check the catalogs (every target by default), connect to nothing
 #   make route URL=https://...  which tunnel rule, edge location and service get a URL
 #   make rotate SECRET=NAME     replace one secret on TARGET, restart only the services using it
+#   make releases               the target's releases (current, last good, lock holder)
+#   make rollback [RELEASE=ID]  back to the good release before the current one (or that one), no checkout
+#   make unlock                 release a deploy lock left behind by an interrupted deploy
 SHELL := /bin/bash
 PY_SYS ?= python3
 VENV := .venv
@@ -15,7 +18,7 @@ TARGET ?= $(if $(MARKETPLACE_NAS),production,local)
 OUT ?= out/$(TARGET)
 export MARKETPLACE_TARGET := $(TARGET)
 
-.PHONY: deploy test unit e2e check render status down validate route rotate setup venv clean
+.PHONY: deploy test unit e2e check render status down validate route rotate releases rollback unlock setup venv clean
 
 deploy: venv $(if $(filter production,$(TARGET)),,setup)
 	$(PY) -m deploys.cli validate $(TARGET)
@@ -53,6 +56,15 @@ route: venv
 rotate: venv
 	@test -n "$(SECRET)" || { echo "usage: make rotate SECRET=NAME [TARGET=...]" >&2; exit 2; }
 	$(PY) -m deploys.cli rotate $(TARGET) '$(SECRET)'
+
+releases: venv
+	@$(PY) -m deploys.cli releases $(TARGET)
+
+rollback: venv
+	$(PY) -m deploys.cli rollback $(TARGET) $(RELEASE)
+
+unlock: venv
+	$(PY) -m deploys.cli unlock $(TARGET)
 
 # This machine as a deploy target: Docker Engine, Compose 2.20.1, sshd on 127.0.0.1:2222, images.
 setup:

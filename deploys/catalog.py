@@ -93,6 +93,7 @@ class Health:
     timeout_s: int
     retries: int
     start_period_s: int
+    gate_timeout_s: int
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class Service:
     mem_limit: str | None
     compose: dict[str, Any]
     keys: tuple[str, ...] = ()
+    databases: tuple[str, ...] = ()  # the databases its environment points at
 
     @property
     def secrets(self) -> list[str]:
@@ -256,6 +258,7 @@ class _Builder:
         self.layers = [(file, {k: v for k, v in data.items() if not PYINFRA_KEY.match(k)})
                        for file, data in layered]
         self.problems: list[Problem] = []
+        self.db_refs: set[str] = set()
         raw: dict[str, Any] = {}
         for _, data in self.layers:
             raw = _merge(raw, data)
@@ -300,6 +303,7 @@ class _Builder:
         if db is None:
             self.problem(where, f"unknown database {name!r}", f"one of: {', '.join(self.raw['databases'])}")
             return ""
+        self.db_refs.add(name)
         engine = DB_ENGINES[db["engine"]]
         values = {"host": db["service"], "port": str(engine["port"]), "name": name, "user": db["user"],
                   "password": "{secret:" + f"db_{name}_password" + "}"}
@@ -386,6 +390,7 @@ class _Builder:
         if test is None and http:
             test = ["CMD-SHELL", f"curl -fsS -o /dev/null 'http://127.0.0.1:{svc['port']}{http['path']}'"]
         keys: set[str] = set()
+        self.db_refs = set()
         env = {k: self.expand(v, where + ("env", k), False, keys) for k, v in svc["env"].items()}
         secret_env = {k: self.expand(v, where + ("secret_env", k), True, keys)
                       for k, v in svc["secret_env"].items()}
@@ -409,11 +414,14 @@ class _Builder:
             routes=[r for r in routes if r.service == name],
             health=Health(test, http.get("path"), int(http.get("status", 200)),
                           health["interval_s"], health["timeout_s"], health["retries"],
-                          health["start_period_s"]),
+                          health["start_period_s"],
+                          health.get("gate_timeout_s") or health["start_period_s"]
+                          + health["interval_s"] * (health["retries"] + 1) + 30),
             egress=bool(svc["egress"]),
             mem_limit=svc.get("mem_limit"),
             compose=dict(svc["compose"]),
             keys=tuple(sorted({k.partition(".")[0] for k in keys})),
+            databases=tuple(sorted(self.db_refs)),
         )
 
     def routes(self, enabled: dict[str, dict[str, Any]]) -> list[Route]:

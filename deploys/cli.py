@@ -72,6 +72,27 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     return rotate_secret(args.target, args.secret)
 
 
+def cmd_releases(args: argparse.Namespace) -> int:
+    """List a target's releases (current, last good, the lock's holder if any)."""
+    from deploys.remote import list_releases
+
+    return list_releases(args.target)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Roll a target back to a recorded release (default: the last good), no checkout needed."""
+    from deploys.remote import rollback
+
+    return rollback(args.target, args.release)
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    """Release a deploy lock left behind by an interrupted deploy."""
+    from deploys.remote import unlock
+
+    return unlock(args.target)
+
+
 def cmd_script(args: argparse.Namespace) -> int:
     """Run a deployed ops script (healthcheck.sh, stop_all.sh, ...) on a target over SSH."""
     from deploys.remote import run_script
@@ -96,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", choices=catalog_mod.TARGETS)
     p.add_argument("secret")
     p.set_defaults(func=cmd_rotate)
+    for name, func in (("releases", cmd_releases), ("unlock", cmd_unlock)):
+        p = sub.add_parser(name, help=func.__doc__)
+        p.add_argument("target", choices=catalog_mod.TARGETS)
+        p.set_defaults(func=func)
+    p = sub.add_parser("rollback", help=cmd_rollback.__doc__)
+    p.add_argument("target", choices=catalog_mod.TARGETS)
+    p.add_argument("release", nargs="?")
+    p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("run", help=cmd_script.__doc__)
     p.add_argument("target", choices=catalog_mod.TARGETS)
     p.add_argument("script", choices=["healthcheck.sh", "stop_all.sh", "start_all.sh",

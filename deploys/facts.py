@@ -49,6 +49,10 @@ class TargetState:
     routes: dict[str, str] = field(default_factory=dict)
     # tunnel.mode "shared": the other site's config.yml as it is now (None: not read/missing).
     shared_config: str | None = None
+    # The deploy lock's holder (releases/.lock/owner), None when free.
+    lock: dict | None = None
+    # The last good release's id, and each recorded release's image per service.
+    last_good: str = ""
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
@@ -93,6 +97,10 @@ def state_command(catalog: Catalog, files: list[str], dirs: list[str],
         "echo '@containers'",
         f"ids=$({q(catalog.docker_bin)} ps -aq --filter label=com.docker.compose.project={q(catalog.project_name)} 2>/dev/null)",
         f"[ -n \"$ids\" ] && {q(catalog.docker_bin)} inspect -f {q(fmt)} $ids 2>/dev/null",
+        "echo '@lock'",
+        "cat releases/.lock/owner 2>/dev/null || { [ -d releases/.lock ] && echo '{}'; }",
+        "echo '@last_good'",
+        "cat releases/last-good 2>/dev/null",
         "echo '@routes'",
         f"{route_checks} wait" if route_checks else "true",
         *([ "echo '@shared'",
@@ -147,6 +155,14 @@ def parse_state(output: list[str]) -> TargetState:
     for line in lines.get("routes", []):
         name, _, code = line.partition(" ")
         state.routes[name] = code
+    if lines.get("lock"):
+        import json
+
+        try:
+            state.lock = json.loads(lines["lock"][0]) or {"who": "an unknown deploy"}
+        except ValueError:
+            state.lock = {"who": "an unknown deploy (unreadable owner)"}
+    state.last_good = "".join(lines.get("last_good", [])).strip()
     if lines.get("shared"):
         import base64
 

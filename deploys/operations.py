@@ -8,7 +8,9 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 
+from deploys import lock as lock_mod
 from deploys.facts import TargetState
+from deploys.plan import files_to_push
 from deploys.render import ManagedFile
 
 
@@ -34,11 +36,10 @@ def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str,
     """Upload each file whose content differs (atomically: temp file, then rename) and fix
     each mode or owner that differs. `validate` (argv; `{}` is the temp file's path) must
     accept the new content before it replaces the old."""
-    changed = 0
-    for mf in managed:
+    pending = files_to_push(managed, state, owner)
+    for mf, action in pending:
         dest = f"{root}/{mf.path}"
-        current = state.files.get(mf.path)
-        if current is None or current.sha256 != mf.sha256:
+        if action == "upload":
             tmp = f"{dest}.deploy-tmp"
             yield FileUploadCommand(BytesIO(mf.content), tmp)
             if validate:
@@ -46,12 +47,10 @@ def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str,
             yield StringCommand("chmod", f"{mf.mode:o}", QuoteString(tmp), "&&",
                                 "chown", QuoteString(owner), QuoteString(tmp), "&&",
                                 "mv", "-f", QuoteString(tmp), QuoteString(dest))
-        elif current.mode != mf.mode or current.owner != owner:
+        else:
             yield StringCommand("chmod", f"{mf.mode:o}", QuoteString(dest), "&&",
                                 "chown", QuoteString(owner), QuoteString(dest))
-        else:
-            continue
-        changed += 1
+    changed = len(pending)
     if not changed:
         host.noop(f"all {len(managed)} files match the catalog (content, mode {owner}-owned)")
 
@@ -69,17 +68,44 @@ def secrets(root: str, current: bool, why: str):
 
 
 @operation()
-def stack(root: str, reasons: list[str], healthy: str):
-    """Converge the containers (`scripts/start_all.sh`: config -q, up -d --wait
-    --remove-orphans) when anything the stack depends on changed, then check every service
-    and route (`scripts/healthcheck.sh`)."""
+def stack(root: str, reasons: list[str], healthy: str, release_id: str, record: bytes,
+          snapshots: list[str]):
+    """Converge the containers as a release when anything the stack depends on changed:
+    `scripts/release.sh apply` (pg_dump of the databases it touches, converge, health gate,
+    automatic rollback to the last good release on failure, all recorded under releases/),
+    then the health table (`scripts/healthcheck.sh`)."""
     if not reasons:
         host.noop(healthy)
         return
     for reason in reasons:
         host.log(f"converge: {reason}")
-    yield StringCommand("sh", _path(root, "scripts/start_all.sh"))
+    host.log(f"release {release_id}" + (f": snapshot of {', '.join(snapshots)} first" if snapshots else ""))
+    yield StringCommand("mkdir", "-p", _path(root, f"releases/{release_id}"))
+    yield FileUploadCommand(BytesIO(record), f"{root}/releases/{release_id}/deploy.json")
+    yield StringCommand("sh", _path(root, "scripts/release.sh"), "apply", QuoteString(release_id),
+                        *(QuoteString(db) for db in snapshots))
     yield StringCommand("sh", _path(root, "scripts/healthcheck.sh"))
+
+
+@operation()
+def take_lock(root: str, me: dict, changes: list[str], stale_id: str | None):
+    """Take the deploy lock before the first change (refused, naming the holder, when another
+    deploy holds it); nothing to change needs no lock."""
+    if not changes:
+        host.noop("nothing to change: no lock needed")
+        return
+    if stale_id:
+        host.log(f"lock: taking over the lock of {stale_id} (its deploy is no longer running)")
+    yield StringCommand("sh", "-c", QuoteString(lock_mod.take_script(root, me, stale_id)))
+
+
+@operation()
+def release_lock(root: str, me: dict, changes: list[str]):
+    """Release the deploy lock this deploy took (the release already did, if it ran)."""
+    if not changes:
+        host.noop("no lock was taken")
+        return
+    yield StringCommand("sh", "-c", QuoteString(lock_mod.release_script(root, str(me["id"]))))
 
 
 @operation()

@@ -59,3 +59,33 @@ def healthy_summary(catalog: Catalog) -> str:
     routes = sum(1 for s in catalog.services.values() if s.health_url)
     return (f"{len(catalog.services)} containers running and healthy as the catalog says; "
             f"{routes} health routes answer as declared")
+
+
+def files_to_push(managed: list[ManagedFile], state: TargetState, owner: str) -> list[tuple[ManagedFile, str]]:
+    """(file, "upload" | "fix") for every managed file whose content, or mode/owner, differs."""
+    found = []
+    for mf in managed:
+        current = state.files.get(mf.path)
+        if current is None or current.sha256 != mf.sha256:
+            found.append((mf, "upload"))
+        elif current.mode != mf.mode or current.owner != owner:
+            found.append((mf, "fix"))
+    return found
+
+
+def snapshot_databases(catalog: Catalog, files: dict[str, ManagedFile], state: TargetState) -> list[str]:
+    """The Postgres databases to dump before a release: those of a database server whose image
+    changes, and those of an app whose image changes or whose DDL files changed."""
+    postgres = catalog.postgres_databases
+    changing = {name for name, (image, _) in expected_containers(catalog, files).items()
+                if name in state.containers and state.containers[name].image != image}
+    found = set()
+    for name in changing:
+        found.update(db for db, spec in postgres.items() if spec["service"] == name)
+        found.update(db for db in catalog.services[name].databases if db in postgres)
+    for path, mf in files.items():
+        if path.startswith("postgres/ddl/"):
+            current = state.files.get(path)
+            if current is not None and current.sha256 != mf.sha256:
+                found.add(path.split("/")[2])
+    return sorted(found)

@@ -71,3 +71,61 @@ def rotate_secret(target: str, secret: str) -> int:
     script, users = rotation_script(target, secret)
     print(f"rotating {secret} on {target}; restarting: {', '.join(users) or 'nothing'}")
     return subprocess.call(ssh_argv(target) + ["sh", "-c", shlex.quote(script)])
+
+
+def run_remote(target: str, script: str) -> subprocess.CompletedProcess:
+    """`sh -c SCRIPT` on the target, output captured."""
+    return subprocess.run(ssh_argv(target) + ["sh", "-c", shlex.quote(script)], capture_output=True,
+                          text=True)
+
+
+def list_releases(target: str) -> int:
+    """Print the target's releases, newest first, marking the current and the last good one."""
+    import json
+
+    catalog = load(target)
+    proc = run_remote(target, f"cd {shlex.quote(catalog.deploy_root)} && sh scripts/release.sh list")
+    if proc.returncode != 0:
+        print(proc.stderr.strip() or "no releases recorded yet")
+        return proc.returncode
+    rows, marks, lock_line = [], {}, None
+    for line in proc.stdout.splitlines():
+        key, _, rest = line.partition("\t")
+        if key in ("current", "last-good"):
+            marks[key] = rest
+        elif key == "lock":
+            lock_line = rest
+        else:
+            status, _, record = rest.partition("\t")
+            info = json.loads(record) if record else {}
+            rows.append((key, status, info))
+    print(f"{'RELEASE':32} {'STATUS':28} {'COMMIT':12} {'BY':28} MARK")
+    for rid, status, info in sorted(rows, reverse=True):
+        commit = (info.get("commit") or "?")[:10] + ("+dirty" if info.get("dirty") else "")
+        mark = " ".join(k for k, v in marks.items() if v == rid)
+        print(f"{rid:32} {status:28} {commit:12} {info.get('who', '?'):28} {mark}")
+    if lock_line:
+        print(f"deploy lock held by {lock_line}")
+    return 0
+
+
+def rollback(target: str, release: str | None) -> int:
+    """Roll the target back to a recorded release (default: the last good one), under the lock."""
+    from deploys import lock, release as release_mod
+
+    catalog = load(target)
+    commit, _ = release_mod.git_commit()
+    me = lock.owner(f"rollback-{release_mod.release_id(commit)}", commit)
+    root = shlex.quote(catalog.deploy_root)
+    script = (lock.take_script(catalog.deploy_root, me) + f" && cd {root} && "
+              f"{{ sh scripts/release.sh rollback {shlex.quote(release or '')}; rc=$?; "
+              f"{lock.release_script(catalog.deploy_root, str(me['id']))}; exit $rc; }}")
+    return subprocess.call(ssh_argv(target) + ["sh", "-c", shlex.quote(script)])
+
+
+def unlock(target: str) -> int:
+    """Release a deploy lock left behind by an interrupted deploy."""
+    from deploys import lock
+
+    catalog = load(target)
+    return subprocess.call(ssh_argv(target) + ["sh", "-c", shlex.quote(lock.release_script(catalog.deploy_root))])

@@ -22,7 +22,7 @@ TEMPLATES = REPO / "templates"
 COMPOSE_FILE = "docker-compose.yml"
 
 # Folders created under deploy_root besides those of the managed files and volumes.
-EXTRA_DIRS = ("secrets", "secrets/values", "scripts/logs", "tunnel")
+EXTRA_DIRS = ("secrets", "secrets/values", "scripts/logs", "tunnel", "releases")
 
 # tunnel.mode "shared": the other site's config.yml with our block, merged by the deploy from
 # what it reads on the target (deploys/shared_tunnel.py), then installed by its script.
@@ -135,13 +135,16 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
         add("scripts/shared_tunnel.sh", "shared_tunnel.sh.j2", 0o755, shared=catalog.tunnel["shared"])
     add("scripts/secrets.sh", "secrets.sh.j2", 0o700)
     for script in ("start_all", "stop_all", "backup_postgres", "healthcheck", "compose",
-                   "ensure_databases"):
+                   "ensure_databases", "gate"):
         add(f"scripts/{script}.sh", f"{script}.sh.j2", 0o755)
     add("dsm/tasks.json", "dsm_tasks.json.j2")
     add(".env", "env.j2")
     # Last: the compose file labels each service with the hash of the config it mounts, so
     # a changed nginx or cloudflared config recreates exactly that service.
     add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
+    # Last of all: a release records (and a rollback restores) every managed file, itself too.
+    add("scripts/release.sh", "release.sh.j2", 0o755,
+        managed=sorted([*files, "scripts/release.sh"]))
     return files
 
 

@@ -174,8 +174,10 @@ service_defaults: Service = {
     "depends_on": [],
     # Health: container healthcheck (`test`, or derived from `http`) and the HTTP route
     # checked through the edge after every deploy (`path` as the app sees it, `status`).
+    # `gate_timeout_s`: how long a release waits for this service to be healthy and its route
+    # to answer before it rolls back (None: start_period_s + interval_s * (retries + 1) + 30).
     "health": {"test": None, "http": None, "interval_s": 10, "timeout_s": 5, "retries": 5,
-               "start_period_s": 30},
+               "start_period_s": 30, "gate_timeout_s": None},
     # Needs to reach the internet (joins the non-internal network even without a host port).
     "egress": False,
     # Memory limit, e.g. "512m", or None.
@@ -378,6 +380,7 @@ class Health(TypedDict, total=False):
     timeout_s: int
     retries: int
     start_period_s: int
+    gate_timeout_s: int | None
 
 
 class Service(TypedDict, total=False):
