@@ -52,7 +52,7 @@ def take_script(root: str, me: dict, stale_id: str | None = None) -> str:
     running = f"ps -eo args 2>/dev/null | grep -q {q('[r]elease.sh apply ' + str(stale_id))}"
     takeover = (f"elif [ \"$(cat {LOCK_DIR}/id 2>/dev/null)\" = {q(stale_id)} ] && ! {running}; "
                 f"then {audit}; " if stale_id else "")
-    return (f"cd {q(root)} && mkdir -p releases && "
+    return (f"mkdir -p {q(root + '/releases')} && cd {q(root)} && "
             f"if mkdir {LOCK_DIR} 2>/dev/null; then :; {takeover}"
             f"else echo \"deploy lock held by $(cat {LOCK_DIR}/owner 2>/dev/null) -- another deploy is "
             f"running; if it is not: make unlock\" >&2; exit 3; fi && "

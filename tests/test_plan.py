@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deploys.facts import parse_state
-from deploys.plan import converge_reasons, health_routes, state_script
+from deploys.plan import converge_reasons, health_routes, snapshot_databases, state_script
 from deploys.render import directories, expected_containers
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "plan").glob("*.json"))
@@ -52,6 +52,7 @@ def test_plan(local, local_files, path):
         assert text in reasons
     for prefix in fixture.get("expected_prefix", []):
         assert any(r.startswith(prefix) for r in reasons), reasons
+    assert snapshot_databases(local, local_files, state) == fixture.get("expected_snapshots", [])
 
 
 def test_state_script_is_one_command_reading_everything(local, local_files):
