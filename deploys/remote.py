@@ -62,7 +62,13 @@ def rotation_script(target: str, secret: str) -> tuple[str, list[str]]:
     if users:
         steps.append(f"sh scripts/compose.sh up -d --force-recreate --wait "
                      f"--wait-timeout {catalog.wait_timeout_s} {' '.join(users)}")
-    script = f"cd {shlex.quote(catalog.deploy_root)} && " + " && ".join(steps)
+    from deploys import lock, release
+
+    commit, _ = release.git_commit()
+    me = lock.owner(f"rotate-{release.release_id(commit)}", commit)
+    script = (f"{lock.take_script(catalog.deploy_root, me)} && cd {shlex.quote(catalog.deploy_root)} && "
+              f"{{ {' && '.join(steps)}; rc=$?; {lock.release_script(catalog.deploy_root, str(me['id']))}; "
+              "exit $rc; }")
     return script, users
 
 
