@@ -10,6 +10,7 @@
 #   make releases               the target's releases (current, last good, lock holder)
 #   make rollback [RELEASE=ID]  back to the good release before the current one (or that one), no checkout
 #   make unlock                 release a deploy lock left behind by an interrupted deploy
+#   make bench                  what a deploy costs on the staging target (table + out/bench.json)
 SHELL := /bin/bash
 PY_SYS ?= python3
 VENV := .venv
@@ -18,7 +19,7 @@ TARGET ?= $(if $(MARKETPLACE_NAS),production,local)
 OUT ?= out/$(TARGET)
 export MARKETPLACE_TARGET := $(TARGET)
 
-.PHONY: deploy test unit e2e check render status down validate route rotate releases rollback unlock setup venv clean
+.PHONY: deploy test unit e2e check render status down validate route rotate releases rollback unlock bench setup venv clean
 
 deploy: venv $(if $(filter production,$(TARGET)),,setup)
 	$(PY) -m deploys.cli validate $(TARGET)
@@ -56,6 +57,9 @@ route: venv
 rotate: venv
 	@test -n "$(SECRET)" || { echo "usage: make rotate SECRET=NAME [TARGET=...]" >&2; exit 2; }
 	$(PY) -m deploys.cli rotate $(TARGET) '$(SECRET)'
+
+bench: venv setup
+	$(PY) -m deploys.bench
 
 releases: venv
 	@$(PY) -m deploys.cli releases $(TARGET)

@@ -1,0 +1,195 @@
+"""`make bench`: what a deploy costs on the staging target (not a test: nothing is asserted).
+
+Each figure is the median of several runs, with min and max:
+  noop            a converge with nothing to change (wall time), its remote commands (counted
+                  from pyinfra's --debug log) and SSH connections (counted in sshd's log)
+  first deploy    the full stack to an empty deploy root, next to a plain `docker compose up
+                  -d --wait` of the very same rendered files (scripts/start_all.sh: the database
+                  servers, ensure_databases.sh, then everything), and their ratio
+  change          a deploy that changes one setting of one service, and which containers it
+                  restarted
+  peak RSS        of the deploy process
+Writes out/bench.json; the last line printed is the same JSON object on one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from deploys import catalog as catalog_mod
+from deploys.catalog import REPO
+from deploys.render import render
+
+TARGET = "staging"
+VENV_BIN = Path(sys.executable).parent
+STATE = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
+ENV = {**os.environ, "MARKETPLACE_TARGET": TARGET, "MARKETPLACE_STATE": str(STATE)}
+# The one setting the change benchmark flips (a clear env var of Kaui: reaches Kaui only).
+CHANGE_SERVICE, CHANGE_KEY = "kaui", "BENCH_SETTING"
+
+
+def deploy(cwd: Path = REPO, debug: bool = False) -> tuple[float, int, str]:
+    """One `pyinfra inventory.py deploys/marketplace.py`: (wall seconds, peak RSS KiB, output)."""
+    argv = [str(VENV_BIN / "pyinfra"), "-y", *(["--debug"] if debug else []), "inventory.py",
+            "deploys/marketplace.py"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"deploy failed (rc {proc.returncode}):\n{output[-3000:]}")
+    return elapsed, usage.ru_maxrss, output
+
+
+def changed_operations(output: str) -> int:
+    row = re.search(r"Grand total\s+\S+\s+(\S+)", output)
+    return 0 if not row or row.group(1) == "-" else int(row.group(1))
+
+
+def sh(*argv: str, cwd: Path | None = None) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True, cwd=cwd, env=ENV).stdout
+
+
+def teardown(catalog) -> None:
+    """Remove the staging stack and its deploy root (images stay: they are not what is timed)."""
+    subprocess.run(["docker", "compose", "-p", catalog.project_name, "down", "--remove-orphans"],
+                   capture_output=True)
+    shutil.rmtree(catalog.deploy_root, ignore_errors=True)
+
+
+def containers(catalog) -> dict[str, str]:
+    ids = sh("docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={catalog.project_name}").split()
+    fmt = '{{index .Config.Labels "com.docker.compose.service"}} {{.Id}}'
+    return dict(line.split() for line in sh("docker", "inspect", "-f", fmt, *ids).splitlines()) if ids else {}
+
+
+def plain_compose(catalog) -> float:
+    """The same rendered files put in place and secrets made (not timed), then the timed plain
+    Compose run: scripts/start_all.sh (`config -q`, `up -d --wait` of the database servers,
+    ensure_databases.sh, `up -d --wait`)."""
+    teardown(catalog)
+    root = Path(catalog.deploy_root)
+    for path, managed in render(catalog).items():
+        dest = root / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(managed.content)
+        dest.chmod(managed.mode)
+    for folder in ("postgres/data", "redis/data", "cocorico/mysql", "cocorico/mongo"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    sh("sh", str(root / "scripts/secrets.sh"))
+    started = time.perf_counter()
+    sh("sh", str(root / "scripts/start_all.sh"))
+    return time.perf_counter() - started
+
+
+def noop_counts() -> tuple[int, int]:
+    """(remote commands, SSH connections) of one no-op converge."""
+    log = STATE / "sshd.log"
+    before = log.read_text(errors="replace").count("Accepted publickey") if log.exists() else 0
+    _, _, output = deploy(debug=True)
+    after = log.read_text(errors="replace").count("Accepted publickey") if log.exists() else 0
+    assert changed_operations(output) == 0, "the no-op run changed something"
+    return output.count("Running command on"), after - before
+
+
+def one_setting_change(runs: int) -> tuple[list[float], list[list[str]]]:
+    """Flip one setting of one service in a clone of this repository, deploy, flip back..."""
+    times, restarted = [], []
+    catalog = catalog_mod.load(TARGET)
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "repo"
+        shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(".venv", ".state", ".git", "out",
+                                                                     "__pycache__", ".pytest_cache"))
+        staging_py = clone / "group_data" / f"{TARGET}.py"
+        original = staging_py.read_text()
+        for i in range(runs):
+            staging_py.write_text(original + f'\nservices = {{"{CHANGE_SERVICE}": {{"env": '
+                                             f'{{"{CHANGE_KEY}": "{i}"}}}}}}\n')
+            before = containers(catalog)
+            elapsed, _, _ = deploy(cwd=clone)
+            after = containers(catalog)
+            times.append(elapsed)
+            restarted.append(sorted(n for n in after if before.get(n) != after[n]))
+    deploy()  # back to the catalog as committed
+    return times, restarted
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "runs": len(values)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploys.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--noop-runs", type=int, default=7)
+    parser.add_argument("--first-runs", type=int, default=3)
+    parser.add_argument("--change-runs", type=int, default=3)
+    parser.add_argument("--out", default=str(REPO / "out" / "bench.json"))
+    args = parser.parse_args(argv)
+    catalog = catalog_mod.load(TARGET)
+
+    firsts, plains, rss = [], [], []
+    for _ in range(args.first_runs):
+        teardown(catalog)
+        elapsed, peak, _ = deploy()
+        firsts.append(elapsed)
+        rss.append(peak)
+        plains.append(plain_compose(catalog))
+    teardown(catalog)
+    elapsed, peak, _ = deploy()  # leave staging deployed by the deploy itself
+    rss.append(peak)
+
+    noops = []
+    for _ in range(args.noop_runs):
+        elapsed, peak, output = deploy()
+        assert changed_operations(output) == 0, "the no-op run changed something"
+        noops.append(elapsed)
+        rss.append(peak)
+    commands, connections = noop_counts()
+    change_times, restarted = one_setting_change(args.change_runs)
+
+    result = {
+        "noop_s": summary(noops)["median"], "noop": summary(noops),
+        "noop_remote_commands": commands, "noop_ssh_connections": connections,
+        "first_deploy_s": summary(firsts)["median"], "first_deploy": summary(firsts),
+        "plain_compose_s": summary(plains)["median"], "plain_compose": summary(plains),
+        "first_deploy_ratio": round(statistics.median(firsts) / statistics.median(plains), 3),
+        "change_s": summary(change_times)["median"], "change": summary(change_times),
+        "change_setting": f"services.{CHANGE_SERVICE}.env.{CHANGE_KEY}",
+        "change_restarted": sorted({s for r in restarted for s in r}),
+        "change_restarted_per_run": restarted,
+        "peak_rss_mb": round(max(rss) / 1024, 1),
+        "services": len(catalog.services), "target": TARGET,
+    }
+    rows = [
+        ("no-op converge", result["noop"], f"{commands} remote commands, {connections} SSH connection(s)"),
+        ("first deploy (full stack)", result["first_deploy"], ""),
+        ("plain docker compose up --wait", result["plain_compose"], f"ratio {result['first_deploy_ratio']}"),
+        ("one-setting change", result["change"], f"restarted: {', '.join(result['change_restarted'])}"),
+    ]
+    print(f"{'measure':34} {'median s':>9} {'min s':>8} {'max s':>8} {'runs':>5}  notes")
+    for name, s, note in rows:
+        print(f"{name:34} {s['median']:9.2f} {s['min']:8.2f} {s['max']:8.2f} {s['runs']:5d}  {note}")
+    print(f"{'peak RSS of the deploy process':34} {result['peak_rss_mb']:9.1f} MiB")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out}")
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
