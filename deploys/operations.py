@@ -37,6 +37,8 @@ def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str,
     each mode or owner that differs. `validate` (argv; `{}` is the temp file's path) must
     accept the new content before it replaces the old."""
     pending = files_to_push(managed, state, owner)
+    moves: list[str | QuoteString] = []
+    by_mode: dict[int, list[QuoteString]] = {}
     for mf, action in pending:
         dest = f"{root}/{mf.path}"
         if action == "upload":
@@ -44,12 +46,17 @@ def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str,
             yield FileUploadCommand(BytesIO(mf.content), tmp)
             if validate:
                 yield StringCommand(*(QuoteString(a.replace("{}", tmp)) for a in validate))
-            yield StringCommand("chmod", f"{mf.mode:o}", QuoteString(tmp), "&&",
-                                "chown", QuoteString(owner), QuoteString(tmp), "&&",
-                                "mv", "-f", QuoteString(tmp), QuoteString(dest))
+            by_mode.setdefault(mf.mode, []).append(QuoteString(tmp))
+            moves += ["&&", "mv", "-f", QuoteString(tmp), QuoteString(dest)]
         else:
-            yield StringCommand("chmod", f"{mf.mode:o}", QuoteString(dest), "&&",
-                                "chown", QuoteString(owner), QuoteString(dest))
+            by_mode.setdefault(mf.mode, []).append(QuoteString(dest))
+    if pending:
+        # One command for every mode, owner and rename (each rename is atomic on its own).
+        parts: list[str | QuoteString] = []
+        for mode, paths in sorted(by_mode.items()):
+            parts += [*(["&&"] if parts else []), "chmod", f"{mode:o}", *paths]
+        every = [p for paths in by_mode.values() for p in paths]
+        yield StringCommand(*parts, "&&", "chown", QuoteString(owner), *every, *moves)
     changed = len(pending)
     if not changed:
         host.noop(f"all {len(managed)} files match the catalog (content, mode {owner}-owned)")
