@@ -1,0 +1,106 @@
+"""The two other tunnel modes through the usual deploy command, on the staging target:
+`shared` (our block in a stand-in WattSun tunnel's config.yml) and `remote` (the ingress pushed
+to a local fake of Cloudflare's API, the connector token provided by the operator).
+Deployed from a git clone whose staging.py sets the mode; staging goes back to `local` after."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.test_cloudflare import ACCOUNT, TOKEN, TUNNEL, FakeCloudflare
+from tests.test_e2e import Deploy
+from tests.test_e2e_releases import Clone, _changed
+from tests.test_e2e_shared_tunnel import CONTAINER, METRICS, docker, started_at, wait_ready, wattsun  # noqa: F401
+from tests.test_e2e_shared_tunnel import staging_stack  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+STAGING = "group_data/staging.py"
+
+
+@pytest.fixture(scope="module")
+def clone(staging_stack, tmp_path_factory):  # noqa: F811
+    clone = Clone(tmp_path_factory.mktemp("modes") / "repo")
+    yield clone
+    assert Deploy().rc == 0  # staging back to its own catalog (tunnel.mode local)
+
+
+def output(result) -> str:
+    return result.stdout + result.stderr
+
+
+def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(clone, wattsun, staging_stack):  # noqa: F811
+    original = wattsun.read_text()
+    clone.commit("shared tunnel", append={STAGING: (
+        '\nservices = {"cloudflared": {"enabled": False}}\n'
+        f'tunnel = {{"mode": "shared", "shared": {{"config_file": "{wattsun}", "container": "{CONTAINER}", '
+        f'"metrics_url": "http://127.0.0.1:{METRICS}", "ready_timeout_s": 20}}}}\n')})
+    before = started_at()
+    first = clone.deploy()
+    assert first.returncode == 0, output(first)[-3000:]
+    installed = wattsun.read_text()
+    assert "# BEGIN marketplace-staging" in installed
+    assert installed.startswith(original.split("  - service: http_status:404")[0])
+    assert started_at() != before and wait_ready()
+    assert "cloudflared" not in docker("ps", "--format", "{{.Names}}", "--filter",
+                                       f"label=com.docker.compose.project={staging_stack.project_name}")
+    again_before = started_at()
+    again = clone.deploy()
+    assert again.returncode == 0 and _changed(output(again)) == 0, output(again)[-3000:]
+    assert started_at() == again_before and wattsun.read_text() == installed
+
+
+def test_shared_mode_refuses_a_foreign_rule_that_would_shadow_ours(clone, wattsun):  # noqa: F811
+    current = wattsun.read_text()
+    shadowing = current.replace("  - hostname: wattsun.co.ke",
+                                '  - hostname: "*.boma.localhost"\n    service: http://127.0.0.1:9\n'
+                                "  - hostname: wattsun.co.ke")
+    wattsun.write_text(shadowing)
+    before = started_at()
+    refused = clone.deploy()
+    assert refused.returncode != 0
+    assert "foreign rule 1 {hostname: *.boma.localhost" in output(refused)
+    assert "would shadow ours" in output(refused) and "nothing was touched" in output(refused)
+    assert wattsun.read_text() == shadowing and started_at() == before
+    wattsun.write_text(current)
+
+
+@pytest.fixture
+def fake_api():
+    server = FakeCloudflare()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_remote_mode_needs_the_token_then_pushes_the_ingress_once(clone, fake_api, staging_stack):  # noqa: F811
+    clone.git("reset", "-q", "--hard", "HEAD~1")  # back to local mode, then remote
+    clone.commit("remote tunnel", append={STAGING: (
+        f'\ntunnel = {{"mode": "remote", "account_id": "{ACCOUNT}", "id": "{TUNNEL}", '
+        f'"api_url": "{fake_api.api_url}"}}\n')})
+    clone.env["CLOUDFLARE_API_TOKEN"] = TOKEN
+    token_file = Path(staging_stack.deploy_root, "secrets", "values", "tunnel_token")
+    token_file.unlink(missing_ok=True)
+    missing = clone.deploy()
+    assert missing.returncode != 0
+    assert "tunnel_token is provided by the operator" in output(missing)
+    token_file.write_text("operator-connector-token-0123456789")  # what the operator does
+    token_file.chmod(0o600)
+    first = clone.deploy()
+    assert first.returncode == 0, output(first)[-3000:]
+    methods = [r[0] for r in fake_api.requests]
+    assert methods == ["GET", "PUT"]
+    pushed = fake_api.requests[1][3]["config"]["ingress"]
+    assert pushed[0] == {"hostname": "boma.localhost", "path": "^/billing(/|$)", "service": "http://edge:80"}
+    assert pushed[-1] == {"service": "http_status:404"}
+    assert TOKEN not in output(first) and "operator-connector-token" not in output(first)
+    env = docker("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
+                 f"{staging_stack.project_name}-cloudflared-1")
+    assert "TUNNEL_TOKEN=operator-connector-token-0123456789" in env
+    assert "--config" not in docker("inspect", "-f", "{{json .Args}}", f"{staging_stack.project_name}-cloudflared-1")
+    fake_api.requests.clear()
+    again = clone.deploy()
+    assert again.returncode == 0 and _changed(output(again)) == 0, output(again)[-3000:]
+    assert [r[0] for r in fake_api.requests] == ["GET"]
