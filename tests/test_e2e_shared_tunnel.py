@@ -73,8 +73,10 @@ def wattsun(staging_stack, tmp_path_factory):
     config.write_text(foreign_config(staging_stack.edge.host_port))
     image = image_tag(staging_stack, staging_stack.services["cloudflared"])
     docker("rm", "-f", CONTAINER, check=False)
+    # The stand-in image was built by the staging project's Compose: its labels would make this
+    # container look like one of that project's (the real WattSun tunnel's image has none).
     docker("run", "-d", "--name", CONTAINER, "--network", "host", "-v", f"{folder}:/etc/cloudflared:ro",
-           image, "cloudflared", "tunnel", "--config", "/etc/cloudflared/config.yml",
+           "--label", "com.docker.compose.project=wattsun", image, "cloudflared", "tunnel", "--config", "/etc/cloudflared/config.yml",
            "--metrics", f"127.0.0.1:{METRICS}", "run")
     assert wait_ready()
     yield config

@@ -44,8 +44,7 @@ def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(c
     assert "# BEGIN marketplace-staging" in installed
     assert installed.startswith(original.split("  - service: http_status:404")[0])
     assert started_at() != before and wait_ready()
-    assert "cloudflared" not in docker("ps", "--format", "{{.Names}}", "--filter",
-                                       f"label=com.docker.compose.project={staging_stack.project_name}")
+    assert f"{staging_stack.project_name}-cloudflared-1" not in docker("ps", "-a", "--format", "{{.Names}}")
     again_before = started_at()
     again = clone.deploy()
     assert again.returncode == 0 and _changed(output(again)) == 0, output(again)[-3000:]
