@@ -57,8 +57,7 @@ def files(root: str, managed: list[ManagedFile], state: TargetState, owner: str,
             parts += [*(["&&"] if parts else []), "chmod", f"{mode:o}", *paths]
         every = [p for paths in by_mode.values() for p in paths]
         yield StringCommand(*parts, "&&", "chown", QuoteString(owner), *every, *moves)
-    changed = len(pending)
-    if not changed:
+    else:
         host.noop(f"all {len(managed)} files match the catalog (content, mode {owner}-owned)")
 
 
