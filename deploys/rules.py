@@ -140,7 +140,7 @@ def images(catalog: Catalog, b: _Builder) -> None:
         if not svc.image:
             why = NO_PUBLIC_IMAGE.get(name, "no image and no build context")
             b.problem(where, why, "set a pinned image tag you built or pulled for this target, "
-                      "or disable the service with enabled=False")
+                      "or disable the service with enabled=False (and set its routes to None)")
             continue
         repo, tag, digest = _image_parts(svc.image)
         if repo in BAD_IMAGES:

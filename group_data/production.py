@@ -6,10 +6,12 @@ set these before the first deploy (the catalog refuses to deploy without them).
 
 services = {
     # No public image exists: build one from open-condo-software/condo (needs a 6 GB Node heap),
-    # push or load it on the NAS, and set its pinned tag here; or set enabled=False.
+    # push or load it on the NAS, and set its pinned tag here; or set enabled=False (and drop
+    # its route: routes = {"condo": None}).
     "condo": {"image": None},
     # cocolabs/cocorico is a 2019 debug container, not a production image: build one from
-    # Cocolabs-SAS/cocorico and set its pinned tag here; or set enabled=False.
+    # Cocolabs-SAS/cocorico and set its pinned tag here; or set enabled=False (and drop its
+    # route: routes = {"marketplace": None}).
     "cocorico": {"image": None},
 }
 
