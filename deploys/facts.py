@@ -51,8 +51,6 @@ class TargetState:
     shared_config: str | None = None
     # The deploy lock's holder (releases/.lock/owner), None when free.
     lock: dict | None = None
-    # The last good release's id, and each recorded release's image per service.
-    last_good: str = ""
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
@@ -99,8 +97,6 @@ def state_command(catalog: Catalog, files: list[str], dirs: list[str],
         f"[ -n \"$ids\" ] && {q(catalog.docker_bin)} inspect -f {q(fmt)} $ids 2>/dev/null",
         "echo '@lock'",
         "cat releases/.lock/owner 2>/dev/null || { [ -d releases/.lock ] && echo '{}'; }",
-        "echo '@last_good'",
-        "cat releases/last-good 2>/dev/null",
         "echo '@routes'",
         f"{route_checks} wait" if route_checks else "true",
         *([ "echo '@shared'",
@@ -162,7 +158,6 @@ def parse_state(output: list[str]) -> TargetState:
             state.lock = json.loads(lines["lock"][0]) or {"who": "an unknown deploy"}
         except ValueError:
             state.lock = {"who": "an unknown deploy (unreadable owner)"}
-    state.last_good = "".join(lines.get("last_good", [])).strip()
     if lines.get("shared"):
         import base64
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from deploys import catalog as catalog_mod
+from deploys.bench import changed_operations
 from tests.test_e2e import Deploy
 
 pytestmark = pytest.mark.e2e
@@ -266,14 +267,7 @@ def test_a_killed_deploy_leaves_no_half_written_file_and_the_next_run_converges(
         assert "taking over the lock" in recovered.stdout + recovered.stderr
     assert healthy(staging)
     rerun = clone.deploy()
-    assert rerun.returncode == 0 and _changed(rerun.stdout + rerun.stderr) == 0
-
-
-def _changed(output: str) -> int:
-    import re
-
-    row = re.search(r"Grand total\s+(\S+)\s+(\S+)", output)
-    return 0 if row.group(2) == "-" else int(row.group(2))
+    assert rerun.returncode == 0 and changed_operations(rerun.stdout + rerun.stderr) == 0
 
 
 def test_make_rollback_and_reapplying_an_older_commit_converge_to_it(staging, clone):

@@ -12,7 +12,8 @@ import pytest
 
 from tests.test_cloudflare import ACCOUNT, TOKEN, TUNNEL, FakeCloudflare
 from tests.test_e2e import Deploy
-from tests.test_e2e_releases import Clone, _changed
+from deploys.bench import changed_operations
+from tests.test_e2e_releases import Clone
 from tests.test_e2e_shared_tunnel import CONTAINER, METRICS, docker, started_at, wait_ready, wattsun  # noqa: F401
 from tests.test_e2e_shared_tunnel import staging_stack  # noqa: F401
 
@@ -47,7 +48,7 @@ def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(c
     assert f"{staging_stack.project_name}-cloudflared-1" not in docker("ps", "-a", "--format", "{{.Names}}")
     again_before = started_at()
     again = clone.deploy()
-    assert again.returncode == 0 and _changed(output(again)) == 0, output(again)[-3000:]
+    assert again.returncode == 0 and changed_operations(output(again)) == 0, output(again)[-3000:]
     assert started_at() == again_before and wattsun.read_text() == installed
 
 
@@ -101,5 +102,5 @@ def test_remote_mode_needs_the_token_then_pushes_the_ingress_once(clone, fake_ap
     assert "--config" not in docker("inspect", "-f", "{{json .Args}}", f"{staging_stack.project_name}-cloudflared-1")
     fake_api.requests.clear()
     again = clone.deploy()
-    assert again.returncode == 0 and _changed(output(again)) == 0, output(again)[-3000:]
+    assert again.returncode == 0 and changed_operations(output(again)) == 0, output(again)[-3000:]
     assert [r[0] for r in fake_api.requests] == ["GET"]

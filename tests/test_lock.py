@@ -65,6 +65,6 @@ def test_stale_means_this_machine_and_a_gone_process():
 
 def test_the_state_reads_the_lock_holder():
     owner = {"id": "x", "who": "ops@nas"}
-    state = parse_state(["@dirs", "@lock", json.dumps(owner), "@last_good", "r1", "@end"])
-    assert state.lock == owner and state.last_good == "r1"
+    state = parse_state(["@dirs", "@lock", json.dumps(owner), "@end"])
+    assert state.lock == owner
     assert parse_state(["@dirs", "@lock", "@end"]).lock is None
