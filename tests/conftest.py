@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from deploys import catalog as catalog_mod
-from deploys.render import render
+from deploys.render import image_tag, render
+from tests import wattsun as wattsun_mod
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,3 +42,36 @@ def group_data(tmp_path):
         return tmp_path
 
     return write
+
+
+# -- end to end: the staging stack and the stand-in WattSun tunnel (tests/wattsun.py) ---------
+
+@pytest.fixture(scope="module")
+def staging_stack():
+    staging = catalog_mod.load("staging")
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{staging.edge.host_port}/edge-health", timeout=3)
+    except OSError:
+        from tests.test_e2e import Deploy
+
+        assert Deploy().rc == 0
+    return staging
+
+
+@pytest.fixture(scope="module")
+def wattsun(staging_stack, tmp_path_factory):
+    """The other site's tunnel: the stand-in cloudflared on the host network, its config dir."""
+    folder = tmp_path_factory.mktemp("wattsun")
+    config = folder / "config.yml"
+    config.write_text(wattsun_mod.foreign_config(staging_stack.edge.host_port))
+    image = image_tag(staging_stack, staging_stack.services["cloudflared"])
+    wattsun_mod.docker("rm", "-f", wattsun_mod.CONTAINER, check=False)
+    # The stand-in image was built by the staging project's Compose: its labels would make this
+    # container look like one of that project's (the real WattSun tunnel's image has none).
+    wattsun_mod.docker("run", "-d", "--name", wattsun_mod.CONTAINER, "--network", "host",
+                       "-v", f"{folder}:/etc/cloudflared:ro", "--label", "com.docker.compose.project=wattsun",
+                       image, "cloudflared", "tunnel", "--config", "/etc/cloudflared/config.yml",
+                       "--metrics", f"127.0.0.1:{wattsun_mod.METRICS}", "run")
+    assert wattsun_mod.wait_ready()
+    yield config
+    wattsun_mod.docker("rm", "-f", wattsun_mod.CONTAINER, check=False)

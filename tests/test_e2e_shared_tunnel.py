@@ -5,82 +5,16 @@ backed up, restarted only when the block changed, restored when the tunnel is no
 from __future__ import annotations
 
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from deploys import catalog as catalog_mod
-from deploys.render import image_tag, render
+from deploys.render import render
 from deploys.shared_tunnel import merge
-from tests.test_e2e import Deploy
+from tests.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
 
 pytestmark = pytest.mark.e2e
-CONTAINER = "wattsun-cloudflared-standin"
-METRICS = 20241
-
-
-def foreign_config(edge_port: int) -> str:
-    return f"""\
-# WattSun production tunnel -- hand-maintained, do not reformat.
-tunnel: wattsun-prod
-credentials-file: /etc/cloudflared/wattsun.json
-
-ingress:
-  - hostname: wattsun.co.ke
-    service: http://127.0.0.1:{edge_port}   # WattSun's own site (here: any live origin)
-  - service: http_status:404
-"""
-
-
-def docker(*args: str, check: bool = True) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
-
-
-def started_at() -> str:
-    return docker("inspect", "-f", "{{.State.StartedAt}}", CONTAINER)
-
-
-def wait_ready(timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{METRICS}/ready", timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-@pytest.fixture(scope="module")
-def staging_stack():
-    staging = catalog_mod.load("staging")
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{staging.edge.host_port}/edge-health", timeout=3)
-    except OSError:
-        assert Deploy().rc == 0
-    return staging
-
-
-@pytest.fixture(scope="module")
-def wattsun(staging_stack, tmp_path_factory):
-    """The other site's tunnel: the stand-in cloudflared on the host network, its config dir."""
-    folder = tmp_path_factory.mktemp("wattsun")
-    config = folder / "config.yml"
-    config.write_text(foreign_config(staging_stack.edge.host_port))
-    image = image_tag(staging_stack, staging_stack.services["cloudflared"])
-    docker("rm", "-f", CONTAINER, check=False)
-    # The stand-in image was built by the staging project's Compose: its labels would make this
-    # container look like one of that project's (the real WattSun tunnel's image has none).
-    docker("run", "-d", "--name", CONTAINER, "--network", "host", "-v", f"{folder}:/etc/cloudflared:ro",
-           "--label", "com.docker.compose.project=wattsun", image, "cloudflared", "tunnel", "--config", "/etc/cloudflared/config.yml",
-           "--metrics", f"127.0.0.1:{METRICS}", "run")
-    assert wait_ready()
-    yield config
-    docker("rm", "-f", CONTAINER, check=False)
 
 
 def shared_catalog(group_data, config: Path, root: Path, metrics: int = METRICS, extra: str = ""):

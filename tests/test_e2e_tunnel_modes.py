@@ -14,15 +14,14 @@ from tests.test_cloudflare import ACCOUNT, TOKEN, TUNNEL, FakeCloudflare
 from tests.test_e2e import Deploy
 from deploys.bench import changed_operations
 from tests.test_e2e_releases import Clone
-from tests.test_e2e_shared_tunnel import CONTAINER, METRICS, docker, started_at, wait_ready, wattsun  # noqa: F401
-from tests.test_e2e_shared_tunnel import staging_stack  # noqa: F401
+from tests.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
 
 pytestmark = pytest.mark.e2e
 STAGING = "group_data/staging.py"
 
 
 @pytest.fixture(scope="module")
-def clone(staging_stack, tmp_path_factory):  # noqa: F811
+def clone(staging_stack, tmp_path_factory):
     clone = Clone(tmp_path_factory.mktemp("modes") / "repo")
     yield clone
     assert Deploy().rc == 0  # staging back to its own catalog (tunnel.mode local)
@@ -32,7 +31,7 @@ def output(result) -> str:
     return result.stdout + result.stderr
 
 
-def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(clone, wattsun, staging_stack):  # noqa: F811
+def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(clone, wattsun, staging_stack):
     original = wattsun.read_text()
     clone.commit("shared tunnel", append={STAGING: (
         '\nservices = {"cloudflared": {"enabled": False}}\n'
@@ -52,7 +51,7 @@ def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(c
     assert started_at() == again_before and wattsun.read_text() == installed
 
 
-def test_shared_mode_refuses_a_foreign_rule_that_would_shadow_ours(clone, wattsun):  # noqa: F811
+def test_shared_mode_refuses_a_foreign_rule_that_would_shadow_ours(clone, wattsun):
     current = wattsun.read_text()
     shadowing = current.replace("  - hostname: wattsun.co.ke",
                                 '  - hostname: "*.boma.localhost"\n    service: http://127.0.0.1:9\n'
@@ -75,7 +74,7 @@ def fake_api():
     server.shutdown()
 
 
-def test_remote_mode_needs_the_token_then_pushes_the_ingress_once(clone, fake_api, staging_stack):  # noqa: F811
+def test_remote_mode_needs_the_token_then_pushes_the_ingress_once(clone, fake_api, staging_stack):
     clone.git("reset", "-q", "--hard", "HEAD~1")  # back to local mode, then remote
     clone.commit("remote tunnel", append={STAGING: (
         f'\ntunnel = {{"mode": "remote", "account_id": "{ACCOUNT}", "id": "{TUNNEL}", '
