@@ -24,7 +24,7 @@ export MARKETPLACE_TARGET := $(TARGET)
 deploy: venv $(if $(filter production,$(TARGET)),,setup)
 	$(PY) -m deploys.cli validate $(TARGET)
 	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py
-	@$(PY) -m deploys.cli run $(TARGET) healthcheck.sh
+	@$(PY) -m deploys.cli run $(TARGET) healthcheck
 
 test: venv setup
 	$(VENV)/bin/pytest tests/ -v
@@ -42,10 +42,10 @@ render: venv
 	$(PY) -m deploys.cli render $(TARGET) $(OUT)
 
 status: venv
-	$(PY) -m deploys.cli run $(TARGET) healthcheck.sh
+	$(PY) -m deploys.cli run $(TARGET) healthcheck
 
 down: venv
-	$(PY) -m deploys.cli run $(TARGET) stop_all.sh
+	$(PY) -m deploys.cli run $(TARGET) stop_all
 
 validate: venv
 	$(PY) -m deploys.cli validate $(if $(filter command line,$(origin TARGET)),$(TARGET))

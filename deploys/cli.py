@@ -94,7 +94,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_script(args: argparse.Namespace) -> int:
-    """Run a deployed ops script (healthcheck.sh, stop_all.sh, ...) on a target over SSH."""
+    """Run a deployed ops script (healthcheck, stop_all, ...) on a target over SSH."""
     from deploys.remote import run_script
 
     return run_script(args.target, args.script)
@@ -127,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("run", help=cmd_script.__doc__)
     p.add_argument("target", choices=catalog_mod.TARGETS)
-    p.add_argument("script", choices=["healthcheck.sh", "stop_all.sh", "start_all.sh",
-                                      "backup_postgres.sh"])
+    p.add_argument("script", choices=["healthcheck", "stop_all", "start_all", "backup_postgres"])
     p.set_defaults(func=cmd_script)
     args = parser.parse_args(argv)
     try:

@@ -1,91 +1,256 @@
-"""What a deploy must do, decided from the catalog, the rendered files and the target's state.
+"""The plan: every change a deploy makes, and why, decided once from what the target must hold
+(`Desired`, derived from the validated catalog and the rendered files) and what it holds now
+(`TargetState`, the one state fact).
 
-Pure functions (no pyinfra, no connection): unit-tested with fixtures in tests/.
+Pure: no pyinfra, no connection, no clock. The operations in deploys/operations.py apply a plan
+and decide nothing themselves. Tested as data: tests/fixtures/plan/*.json.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from deploys import layout, render, shared_tunnel
 from deploys.catalog import Catalog
-from deploys.facts import TargetState, state_command
-from deploys.render import COMPOSE_FILE, SHARED_TUNNEL_FILE, ManagedFile, expected_containers
+from deploys.layout import ManagedFile
+from deploys.state import TargetState
 
-# Files whose change means the containers must be converged. Everything a container depends
-# on is in the compose file itself (image tags are content hashes of the build contexts, and
-# each service carries a hash of the config it mounts); the secret env files are tracked apart.
-STACK_FILES = (COMPOSE_FILE, ".env")
-
-
-def health_routes(catalog: Catalog) -> dict[str, tuple[str, str]]:
-    """service -> (hostname, path) of its health route through the edge."""
-    return {name: (svc.health_host, svc.health_url)
-            for name, svc in catalog.services.items() if svc.health_url}
+# The groups of managed files, in the order they are pushed: the build contexts, then the
+# configuration and scripts (secrets.sh among them, run next), then the compose file (checked
+# with `docker compose config -q` against the secret env files before it replaces the old one),
+# then, in shared tunnel mode, the other site's config with our block.
+GROUPS = ("contexts", "config", "compose", "shared")
 
 
-def state_script(catalog: Catalog, files: dict[str, ManagedFile], dirs: list[str]) -> str:
-    extra = [SHARED_TUNNEL_FILE] if catalog.tunnel["mode"] == "shared" else []
-    return state_command(catalog, sorted(files) + extra, dirs, health_routes(catalog))
+class PlanRefused(Exception):
+    """The deploy must not start: nothing was touched (the message says why)."""
 
 
-def converge_reasons(catalog: Catalog, files: dict[str, ManagedFile], state: TargetState,
-                     secrets_current: bool) -> list[str]:
-    """Why the stack must be converged; empty when the running stack matches the catalog."""
-    reasons = [f"{path} changed" for path in STACK_FILES
-               if path in files and (state.files.get(path) is None
-                                     or state.files[path].sha256 != files[path].sha256)]
-    if not secrets_current:
-        reasons.append("secret env files are (re)written")
-    for name, (image, config) in expected_containers(catalog, files).items():
-        container = state.containers.get(name)
-        if container is None:
-            reasons.append(f"{name}: no container")
-        elif not container.ok:
-            reasons.append(f"{name}: {container.state}, health {container.health}")
-        elif container.image != image:
-            reasons.append(f"{name}: runs {container.image}, catalog says {image}")
-        elif container.config_hash != config:
-            reasons.append(f"{name}: its configuration differs from the catalog")
-    for name in sorted(set(state.containers) - set(catalog.services)):
-        reasons.append(f"{name}: container not in the catalog (removed as an orphan)")
-    if not reasons:
-        for name, svc in catalog.services.items():
-            code = state.routes.get(name)
-            if svc.health_url and code != str(svc.health.http_status):
-                reasons.append(f"{name}: {svc.health_url} answered {code}, "
-                               f"expected {svc.health.http_status}")
-    return reasons
+@dataclass(frozen=True)
+class Change:
+    """One thing the deploy changes on the target, and why."""
+
+    action: str     # create | upload | fix | secrets | converge | snapshot | install
+    subject: str    # a folder, a file, a service, a database
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.subject}: {self.reason}"
 
 
-def healthy_summary(catalog: Catalog) -> str:
-    routes = sum(1 for s in catalog.services.values() if s.health_url)
-    return (f"{len(catalog.services)} containers running and healthy as the catalog says; "
-            f"{routes} health routes answer as declared")
+@dataclass(frozen=True)
+class Probe:
+    """A service's health route through the edge: Host header, path, expected status."""
+
+    host: str
+    path: str
+    status: int
 
 
-def files_to_push(managed: list[ManagedFile], state: TargetState, owner: str) -> list[tuple[ManagedFile, str]]:
-    """(file, "upload" | "fix") for every managed file whose content, or mode/owner, differs."""
+@dataclass(frozen=True)
+class Desired:
+    """What the target must hold, as plain data (hand-written in the plan's test fixtures)."""
+
+    root: str
+    owner: str
+    dirs: tuple[str, ...]
+    groups: dict[str, tuple[ManagedFile, ...]]
+    # service -> (image tag, config hash) its running container must carry
+    containers: dict[str, tuple[str, str]]
+    probes: dict[str, Probe]
+    secrets: tuple[str, ...]
+    # Postgres database -> the service serving it; service -> the Postgres databases it uses
+    servers: dict[str, str] = field(default_factory=dict)
+    users: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # DDL file (path under root) -> its database
+    ddl: dict[str, str] = field(default_factory=dict)
+    # tunnel.mode "shared": the other site's config.yml, and how our block merges into it
+    shared_config_file: str | None = None
+    merge_shared: Callable[[str], str] | None = None
+
+    @classmethod
+    def of(cls, catalog: Catalog, files: dict[str, ManagedFile]) -> Desired:
+        """What a catalog and its rendered files ask of the target."""
+        postgres = catalog.postgres_databases
+        shared = catalog.tunnel["mode"] == "shared"
+        return cls(
+            root=catalog.deploy_root,
+            owner=catalog.file_owner,
+            dirs=tuple(render.directories(catalog, files)),
+            groups={
+                "contexts": tuple(f for p, f in files.items() if p.startswith(f"{layout.BUILD}/")),
+                "config": tuple(f for p, f in files.items()
+                                if not p.startswith(f"{layout.BUILD}/") and p != layout.COMPOSE_FILE),
+                "compose": (files[layout.COMPOSE_FILE],),
+            },
+            containers=render.expected_containers(catalog, files),
+            probes={name: Probe(svc.health_host, svc.health_url, svc.health.http_status)
+                    for name, svc in catalog.services.items() if svc.health_url},
+            secrets=tuple(catalog.used_secrets),
+            servers={db: spec["service"] for db, spec in postgres.items()},
+            users={name: tuple(db for db in svc.databases if db in postgres)
+                   for name, svc in catalog.services.items()},
+            ddl={path: db for db, paths in render.ddl_files(catalog).items() for path in paths},
+            shared_config_file=catalog.tunnel["shared"]["config_file"] if shared else None,
+            merge_shared=functools.partial(shared_tunnel.merge, catalog=catalog) if shared else None,
+        )
+
+    @property
+    def files(self) -> dict[str, ManagedFile]:
+        return {mf.path: mf for group in self.groups.values() for mf in group}
+
+    @property
+    def state_files(self) -> list[str]:
+        """Every file the state command reads: the managed ones and the shared tunnel's."""
+        return sorted({*self.files, *([layout.SHARED_TUNNEL_FILE] if self.shared_config_file else [])})
+
+    @property
+    def secrets_script_sha(self) -> str:
+        return self.files[layout.script("secrets")].sha256
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every change, grouped the way the operations apply them. An empty plan touches nothing."""
+
+    desired: Desired
+    folders: list[Change]
+    files: dict[str, list[Change]]           # group -> upload/fix changes
+    secrets: Change | None
+    shared: Change | None                    # install the shared tunnel's file
+    converge: list[Change]
+    snapshots: list[Change]
+    takeover: str | None = None              # the id of a stale lock to take over
+    notes: dict[str, str] = field(default_factory=dict)  # why an empty step has nothing to do
+
+    @property
+    def changes(self) -> list[Change]:
+        """Every change, in the order it is made (snapshots are part of the release)."""
+        found = [*self.folders, *(c for g in GROUPS for c in self.files.get(g, []))]
+        found += [c for c in (self.secrets, self.shared) if c] + self.converge + self.snapshots
+        return found
+
+    def pushes(self, group: str) -> list[tuple[ManagedFile, str]]:
+        """(file, "upload" | "fix") of a group, as the files operation applies them."""
+        files = self.desired.files
+        return [(files[c.subject], c.action) for c in self.files.get(group, [])]
+
+
+def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], bool]) -> Plan:
+    """The plan that takes a target from `state` to `desired`. Raises PlanRefused when the
+    deploy must not start (another deploy holds the lock; the shared tunnel refuses our block)."""
+    takeover = _lock(state, lock_is_stale)
+    shared = _shared(desired, state)
+    groups = {g: list(files) for g, files in desired.groups.items()}
+    if shared is not None:
+        groups["shared"] = [ManagedFile(layout.SHARED_TUNNEL_FILE, shared.encode(), 0o644)]
+        desired = replace(desired, groups={g: tuple(f) for g, f in groups.items()})
+    current, why = state.secrets_current(list(desired.secrets), desired.secrets_script_sha)
+    converge = _converge(desired, state, current)
+    notes = {"secrets": why, "converge": _healthy(desired)}
+    return Plan(
+        desired=desired,
+        folders=[Change("create", d, "missing") for d in desired.dirs if d not in state.dirs],
+        files={g: _file_changes(files, state, desired.owner) for g, files in groups.items()},
+        secrets=None if current else Change("secrets", layout.SECRETS, why),
+        shared=(Change("install", desired.shared_config_file, "the managed block differs")
+                if shared is not None and shared != state.shared_config else None),
+        converge=converge,
+        snapshots=_snapshots(desired, state) if converge else [],
+        takeover=takeover,
+        notes=notes,
+    )
+
+
+def _lock(state: TargetState, is_stale: Callable[[dict], bool]) -> str | None:
+    if state.lock is None:
+        return None
+    if not is_stale(state.lock):
+        holder = state.lock
+        raise PlanRefused(f"deploy lock held by {holder.get('who', '?')} (deploy {holder.get('id', '?')}, "
+                          f"pid {holder.get('pid', '?')}) since {holder.get('since', '?')}: another "
+                          "deploy is running; nothing was touched. If it is not running: make unlock")
+    return str(state.lock.get("id"))
+
+
+def _shared(desired: Desired, state: TargetState) -> str | None:
+    """The other site's config.yml with our block, merged from what it holds now."""
+    if not desired.shared_config_file:
+        return None
+    if state.shared_config is None:
+        raise PlanRefused(f"tunnel.mode is 'shared' but {desired.shared_config_file} does not exist "
+                          "on the target: nothing was touched")
+    try:
+        return desired.merge_shared(state.shared_config)
+    except shared_tunnel.SharedTunnelError as exc:
+        raise PlanRefused(f"shared tunnel {desired.shared_config_file}: {exc}; nothing was touched") from None
+
+
+def _file_changes(files: list[ManagedFile], state: TargetState, owner: str) -> list[Change]:
     found = []
-    for mf in managed:
+    for mf in files:
         current = state.files.get(mf.path)
-        if current is None or current.sha256 != mf.sha256:
-            found.append((mf, "upload"))
+        if current is None:
+            found.append(Change("upload", mf.path, "missing"))
+        elif current.sha256 != mf.sha256:
+            found.append(Change("upload", mf.path, "content differs"))
         elif current.mode != mf.mode or current.owner != owner:
-            found.append((mf, "fix"))
+            found.append(Change("fix", mf.path, f"mode {current.mode:o} owner {current.owner}, "
+                                                f"expected {mf.mode:o} {owner}"))
     return found
 
 
-def snapshot_databases(catalog: Catalog, files: dict[str, ManagedFile], state: TargetState) -> list[str]:
-    """The Postgres databases to dump before a release: those of a database server whose image
-    changes, and those of an app whose image changes or whose DDL files changed."""
-    postgres = catalog.postgres_databases
-    changing = {name for name, (image, _) in expected_containers(catalog, files).items()
-                if name in state.containers and state.containers[name].image != image}
-    found = set()
-    for name in changing:
-        found.update(db for db, spec in postgres.items() if spec["service"] == name)
-        found.update(db for db in catalog.services[name].databases if db in postgres)
-    for path, mf in files.items():
-        if path.startswith("postgres/ddl/"):
-            current = state.files.get(path)
-            if current is not None and current.sha256 != mf.sha256:
-                found.add(path.split("/")[2])
-    return sorted(found)
+def _converge(desired: Desired, state: TargetState, secrets_current: bool) -> list[Change]:
+    """Why the stack must be converged; empty when the running stack matches the catalog."""
+    files = desired.files
+    found = [Change("converge", path, "changed") for path in layout.STACK_FILES
+             if path in files and (state.files.get(path) is None
+                                   or state.files[path].sha256 != files[path].sha256)]
+    if not secrets_current:
+        found.append(Change("converge", "secret env files", "(re)written"))
+    for name, (image, config) in desired.containers.items():
+        container = state.containers.get(name)
+        if container is None:
+            found.append(Change("converge", name, "no container"))
+        elif not container.ok:
+            found.append(Change("converge", name, f"{container.state}, health {container.health}"))
+        elif container.image != image:
+            found.append(Change("converge", name, f"runs {container.image}, catalog says {image}"))
+        elif container.config_hash != config:
+            found.append(Change("converge", name, "its configuration differs from the catalog"))
+    for name in sorted(set(state.containers) - set(desired.containers)):
+        found.append(Change("converge", name, "container not in the catalog (removed as an orphan)"))
+    if not found:  # containers as declared: do their routes answer?
+        for name, probe in desired.probes.items():
+            code = state.routes.get(name)
+            if code != str(probe.status):
+                found.append(Change("converge", name, f"{probe.path} answered {code}, "
+                                                      f"expected {probe.status}"))
+    return found
+
+
+def _snapshots(desired: Desired, state: TargetState) -> list[Change]:
+    """The Postgres databases dumped before a release: those of a database server whose image
+    changes, those of an app whose image changes, and those whose DDL files changed."""
+    found: dict[str, str] = {}
+    for name, (image, _) in desired.containers.items():
+        container = state.containers.get(name)
+        if container is None or container.image == image:
+            continue
+        for db, server in desired.servers.items():
+            if server == name:
+                found.setdefault(db, f"its server {name} changes image")
+        for db in desired.users.get(name, ()):
+            found.setdefault(db, f"{name} changes image")
+    for path, db in desired.ddl.items():
+        current = state.files.get(path)
+        if current is not None and current.sha256 != desired.files[path].sha256:
+            found.setdefault(db, f"its DDL {path} changed")
+    return [Change("snapshot", db, why) for db, why in sorted(found.items())]
+
+
+def _healthy(desired: Desired) -> str:
+    return (f"{len(desired.containers)} containers running and healthy as the catalog says; "
+            f"{len(desired.probes)} health routes answer as declared")

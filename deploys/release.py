@@ -1,15 +1,25 @@
-"""What a release records about where it came from: the git commit (a dirty tree marked as such),
-who ran it from where and when, and the hash of every rendered file. The target side (image
-digests, outcome, snapshots, the audit log) is scripts/release.sh."""
+"""Who and what a release is, from the deploy side: its id, the git commit it was rendered from
+(a dirty tree marked as such), who ran it from where and when (the lock's owner record), and the
+hash of every rendered file. The target side (image digests, outcome, snapshots, the audit log)
+is scripts/release.sh."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
+from dataclasses import dataclass
 
+from deploys import lock
 from deploys.catalog import REPO
-from deploys.render import ManagedFile
+from deploys.layout import ManagedFile
+
+
+@dataclass(frozen=True)
+class Identity:
+    release_id: str
+    owner: dict       # the deploy lock's owner record (deploys/lock.py)
+    record: bytes     # releases/<id>/deploy.json
 
 
 def git_commit() -> tuple[str, bool]:
@@ -28,8 +38,11 @@ def release_id(commit: str) -> str:
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{commit[:7]}"
 
 
-def deploy_record(owner: dict, target: str, commit: str, dirty: bool,
-                  files: dict[str, ManagedFile]) -> bytes:
+def identity(target: str, files: dict[str, ManagedFile] | None = None, kind: str = "") -> Identity:
+    """This run's identity: a deploy's (with its files) or an ops command's (kind: rotate, ...)."""
+    commit, dirty = git_commit()
+    rid = (f"{kind}-" if kind else "") + release_id(commit)
+    owner = lock.owner(rid, commit)
     record = {**owner, "target": target, "commit": commit, "dirty": dirty,
-              "files": {path: mf.sha256 for path, mf in sorted(files.items())}}
-    return (json.dumps(record, sort_keys=True) + "\n").encode()
+              "files": {path: mf.sha256 for path, mf in sorted((files or {}).items())}}
+    return Identity(rid, owner, (json.dumps(record, sort_keys=True) + "\n").encode())

@@ -9,37 +9,67 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+import shlex
 from pathlib import Path
 
 import jinja2
 
+from deploys import layout
 from deploys.catalog import REPO, Catalog, Service
 from deploys.ingress import tunnel_rules
+from deploys.layout import COMPOSE_FILE, ManagedFile
 
 TEMPLATES = REPO / "templates"
-
-COMPOSE_FILE = "docker-compose.yml"
-
-# Folders created under deploy_root besides those of the managed files and volumes.
-EXTRA_DIRS = ("secrets", "secrets/values", "scripts/logs", "tunnel", "releases")
-
-# tunnel.mode "shared": the other site's config.yml with our block, merged by the deploy from
-# what it reads on the target (deploys/shared_tunnel.py), then installed by its script.
-SHARED_TUNNEL_FILE = "tunnel/shared-config.yml"
+# The ops scripts (templates/scripts/NAME.sh.j2 -> scripts/NAME.sh) and their modes.
+SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup_postgres": 0o755, "healthcheck": 0o755,
+           "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700}
 
 
-@dataclass(frozen=True)
-class ManagedFile:
-    """One file the deploy keeps on the target."""
+class Shell(str):
+    """Text that is safe where a shell template puts it: a quoted word (`sq`, `words`) or a
+    checked heredoc line (`line`)."""
 
-    path: str
-    content: bytes
-    mode: int = 0o644
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+def shell_word(value) -> Shell:
+    """The one quoting filter of shell templates (`| sq`): one word, whatever the value."""
+    return Shell(shlex.quote(str(value)))
+
+
+def shell_words(values) -> Shell:
+    """An argv list as shell words (`| words`)."""
+    return Shell(" ".join(shlex.quote(str(v)) for v in values))
+
+
+def heredoc_line(value) -> Shell:
+    """A value inside a quoted heredoc (`| line`): taken literally, so only a line break could
+    escape it, and it is refused."""
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"{text[:40]!r}...: a line break cannot be written into a script's heredoc")
+    return Shell(text)
+
+
+def _finalize(value):
+    """Shell templates print nothing that has not been through one of their quoting filters."""
+    if isinstance(value, Shell):
+        return value
+    raise jinja2.TemplateError(f"unquoted value {str(value)[:60]!r} in a shell template: "
+                               "pass it through | sq (a word), | words (an argv) or | line")
+
+
+def pg_ident(name: str) -> str:
+    """A PostgreSQL identifier, double-quoted."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    """An SQL string literal, single-quoted."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def mysql_ident(name: str) -> str:
+    """A MySQL identifier, backquoted."""
+    return "`" + str(name).replace("`", "``") + "`"
 
 
 def _compose_scalar(value) -> str:
@@ -55,18 +85,37 @@ def _compose_scalar(value) -> str:
     return json.dumps(escape(value), sort_keys=True)
 
 
-def _shell_quote(value: str) -> str:
-    return "'" + str(value).replace("'", "'\"'\"'") + "'"
-
-
-def _env() -> jinja2.Environment:
+@functools.lru_cache(maxsize=None)
+def _env(shell: bool) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
-    env.filters["cq"] = _compose_scalar
-    env.filters["sq"] = _shell_quote
-    env.filters["json"] = lambda v: json.dumps(v, sort_keys=True)
+                             trim_blocks=True, lstrip_blocks=True,
+                             finalize=_finalize if shell else None,
+                             # bash's ${#array[@]} is not a Jinja comment in a shell template
+                             comment_start_string="{##" if shell else "{#",
+                             comment_end_string="##}" if shell else "#}")
+    env.filters.update(cq=_compose_scalar, sq=shell_word, words=shell_words, line=heredoc_line,
+                       json=lambda v: json.dumps(v, sort_keys=True), pg_ident=pg_ident,
+                       sql_literal=sql_literal, mysql_ident=mysql_ident)
+    env.globals["layout"] = layout
     return env
+
+
+def template(name: str) -> jinja2.Template:
+    """A template by its path under templates/; `.sh.j2` ones are shell templates."""
+    return _env(name.endswith(".sh.j2")).get_template(name)
+
+
+def shell_context(catalog: Catalog) -> dict:
+    """What every shell template may use besides the catalog."""
+    edge = catalog.services.get("edge")
+    edge_url = f"http://{catalog.bind_address}:{edge.host_port}" if edge and edge.host_port else ""
+    return {"c": catalog, "state_format": layout.STATE_FORMAT, "edge_url": edge_url}
+
+
+def command(catalog: Catalog, name: str, **values) -> str:
+    """A command that runs on the target (templates/commands/NAME.sh.j2), rendered."""
+    return template(f"commands/{name}.sh.j2").render(**shell_context(catalog), **values)
 
 
 def build_files(service: Service) -> dict[str, bytes]:
@@ -92,7 +141,7 @@ def _context_digest(build: str, build_args: str) -> str:
 
 
 def context_dir(service: Service) -> str:
-    return f"build/{Path(service.build).name}"
+    return f"{layout.BUILD}/{Path(service.build).name}"
 
 
 def image_tag(catalog: Catalog, service: Service) -> str:
@@ -105,18 +154,17 @@ def image_tag(catalog: Catalog, service: Service) -> str:
 
 def render(catalog: Catalog) -> dict[str, ManagedFile]:
     """Every managed file, keyed by its path under deploy_root."""
-    env = _env()
     ddl = ddl_files(catalog)
-    ctx = {"c": catalog, "image_tag": lambda s: image_tag(catalog, s), "context_dir": context_dir,
+    ctx = {**shell_context(catalog), "image_tag": lambda s: image_tag(catalog, s),
+           "context_dir": context_dir,
            "tunnel_rules": tunnel_rules(catalog) if "edge" in catalog.services else [],
            "ddl_files": {db: list(paths) for db, paths in ddl.items()},
            "database_services": sorted({db["service"] for db in catalog.databases.values()
                                         if db["service"] in catalog.services})}
     files: dict[str, ManagedFile] = {}
 
-    def add(path: str, template: str, mode: int = 0o644, **extra) -> None:
-        text = env.get_template(template).render(**ctx, **extra)
-        files[path] = ManagedFile(path, text.encode(), mode)
+    def add(path: str, name: str, mode: int = 0o644, **extra) -> None:
+        files[path] = ManagedFile(path, template(name).render(**ctx, **extra).encode(), mode)
 
     for svc in catalog.services.values():
         if svc.build:
@@ -124,38 +172,37 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
                 path = f"{context_dir(svc)}/{name}"
                 files[path] = ManagedFile(path, content, 0o644)
     if "edge" in catalog.services:
-        add("edge/conf.d/marketplace.conf", "edge.conf.j2")
-        add("edge/conf.d/proxy_headers.inc", "proxy_headers.inc.j2")
+        add(f"{layout.EDGE_CONF}/marketplace.conf", "edge.conf.j2")
+        add(f"{layout.EDGE_CONF}/proxy_headers.inc", "proxy_headers.inc.j2")
     if "cloudflared" in catalog.services and catalog.tunnel["mode"] == "local":
-        add("cloudflared/config.yml", "cloudflared.yml.j2")
+        add(f"{layout.CLOUDFLARED}/config.yml", "cloudflared.yml.j2")
     for paths in ddl.values():
         for path, source in paths.items():
             files[path] = ManagedFile(path, (REPO / source).read_bytes(), 0o644)
     if catalog.tunnel["mode"] == "shared":
-        add("scripts/shared_tunnel.sh", "shared_tunnel.sh.j2", 0o755, shared=catalog.tunnel["shared"])
-    add("scripts/secrets.sh", "secrets.sh.j2", 0o700)
-    for script in ("start_all", "stop_all", "backup_postgres", "healthcheck", "compose",
-                   "ensure_databases", "gate"):
-        add(f"scripts/{script}.sh", f"{script}.sh.j2", 0o755)
-    add("dsm/tasks.json", "dsm_tasks.json.j2")
-    add(".env", "env.j2")
+        add(layout.script("shared_tunnel"), "scripts/shared_tunnel.sh.j2", 0o755,
+            shared=catalog.tunnel["shared"])
+    for name, mode in SCRIPTS.items():
+        add(layout.script(name), f"scripts/{name}.sh.j2", mode)
+    add(layout.DSM_TASKS, "dsm_tasks.json.j2")
+    add(layout.ENV_FILE, "env.j2")
     # Last: the compose file labels each service with the hash of the config it mounts, so
     # a changed nginx or cloudflared config recreates exactly that service.
     add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
     # Last of all: a release records (and a rollback restores) every managed file, itself too.
-    add("scripts/release.sh", "release.sh.j2", 0o755,
-        managed=sorted([*files, "scripts/release.sh"]))
+    add(layout.script("release"), "scripts/release.sh.j2", 0o755,
+        managed=sorted([*files, layout.script("release")]))
     return files
 
 
 def edge_config(catalog: Catalog) -> str:
     """The edge's nginx config alone (what `make route` and the ingress proof read)."""
-    return _env().get_template("edge.conf.j2").render(c=catalog)
+    return template("edge.conf.j2").render(c=catalog)
 
 
 def ddl_files(catalog: Catalog) -> dict[str, dict[str, str]]:
     """database -> {path under deploy_root: repo file} of the DDL it is loaded with, in order."""
-    return {name: {f"postgres/ddl/{name}/{i:02d}-{Path(src).name}": src
+    return {name: {f"{layout.DDL}/{name}/{i:02d}-{Path(src).name}": src
                    for i, src in enumerate(db["ddl"], 1)}
             for name, db in catalog.postgres_databases.items() if db["ddl"]}
 
@@ -178,7 +225,7 @@ def config_hash(files: dict[str, ManagedFile], service: Service) -> str:
 
 def directories(catalog: Catalog, files: dict[str, ManagedFile]) -> list[str]:
     """Every folder under deploy_root the stack needs, parents first."""
-    dirs = set(EXTRA_DIRS)
+    dirs = set(layout.EXTRA_DIRS)
     for path in files:
         parent = str(Path(path).parent)
         if parent != ".":
@@ -194,5 +241,23 @@ def directories(catalog: Catalog, files: dict[str, ManagedFile]) -> list[str]:
 
 def secret_file_preview(catalog: Catalog) -> dict[str, str]:
     """What scripts/secrets.sh writes, with each secret shown as a placeholder."""
-    return {f"secrets/{name}.env": "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+    return {layout.secret_env_file(name): "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
             for name, values in sorted(catalog.secret_files.items())}
+
+
+def state_command(catalog: Catalog, desired) -> str:
+    """The StackState fact's command (templates/commands/state.sh.j2) for a plan.Desired."""
+    return command(catalog, "state", dirs=desired.dirs, files=desired.state_files,
+                   routes=desired.probes, shared_config_file=desired.shared_config_file)
+
+
+def install_command(catalog: Catalog, pushes: list[tuple[ManagedFile, str]]) -> str:
+    """templates/commands/install.sh.j2 for (file, "upload" | "fix") pairs of one group."""
+    by_mode: dict[str, list[str]] = {}
+    moves = []
+    for mf, action in pushes:
+        path = mf.path + layout.TEMP_SUFFIX if action == "upload" else mf.path
+        by_mode.setdefault(f"{mf.mode:o}", []).append(path)
+        if action == "upload":
+            moves.append((path, mf.path))
+    return command(catalog, "install", by_mode=dict(sorted(by_mode.items())), moves=moves)

@@ -156,11 +156,11 @@ def test_rotating_a_secret_restarts_only_the_services_that_use_it(staging, first
     assert {k: v for k, v in after.items() if k != "killbill"} == \
         {k: v for k, v in before.items() if k != "killbill"}
     assert value not in rotate.stdout + rotate.stderr
-    health = sh("sh", f"{staging.deploy_root}/scripts/healthcheck.sh", check=False)
+    health = sh("bash", f"{staging.deploy_root}/scripts/healthcheck.sh", check=False)
     assert health.returncode == 0, health.stdout
     assert Deploy().changed == 0
     # A later converge sees nothing to recreate (the rotation left Compose's own hashes right).
-    sh("sh", f"{staging.deploy_root}/scripts/start_all.sh")
+    sh("bash", f"{staging.deploy_root}/scripts/start_all.sh")
     assert containers(staging) == after
 
 
@@ -200,7 +200,7 @@ def test_stop_then_deploy_brings_the_stack_back_with_its_data(staging, first):
     psql = ["docker", "exec", f"{staging.project_name}-postgres-1", "psql", "-U", "postgres", "-d",
             "marketplace", "-tAc"]
     sh(*psql, "CREATE TABLE IF NOT EXISTS e2e_keep (n int); INSERT INTO e2e_keep VALUES (1), (2);")
-    stop = sh(str(VENV_BIN / "python"), "-m", "deploys.cli", "run", "staging", "stop_all.sh", check=False)
+    stop = sh(str(VENV_BIN / "python"), "-m", "deploys.cli", "run", "staging", "stop_all", check=False)
     assert stop.returncode == 0, stop.stderr
     assert set(containers(staging).values()) and all(v.endswith("exited") for v in containers(staging).values())
     back = Deploy()

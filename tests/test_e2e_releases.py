@@ -130,7 +130,7 @@ def psql(catalog, sql: str) -> str:
 
 
 def healthy(catalog) -> bool:
-    return subprocess.run(["sh", f"{catalog.deploy_root}/scripts/healthcheck.sh"], capture_output=True).returncode == 0
+    return subprocess.run(["bash", f"{catalog.deploy_root}/scripts/healthcheck.sh"], capture_output=True).returncode == 0
 
 
 STAGING = "group_data/staging.py"

@@ -38,7 +38,7 @@ def install(catalog, root: Path, foreign: str) -> subprocess.CompletedProcess:
         (root / rel).write_bytes(files[rel].content)
     (root / "tunnel").mkdir(exist_ok=True)
     (root / "tunnel" / "shared-config.yml").write_text(merge(foreign, catalog))
-    return subprocess.run(["sh", str(root / "scripts" / "shared_tunnel.sh")], capture_output=True, text=True)
+    return subprocess.run(["bash", str(root / "scripts" / "shared_tunnel.sh")], capture_output=True, text=True)
 
 
 def test_the_block_is_installed_the_tunnel_restarted_and_ready(wattsun, group_data, tmp_path):
@@ -81,6 +81,6 @@ def test_an_invalid_merged_file_is_refused_before_anything_changes(wattsun, grou
     (tmp_path / "scripts" / "shared_tunnel.sh").write_bytes(files["scripts/shared_tunnel.sh"].content)
     (tmp_path / "tunnel").mkdir()
     (tmp_path / "tunnel" / "shared-config.yml").write_text(current.replace("  - service: http_status:404\n", ""))
-    result = subprocess.run(["sh", str(tmp_path / "scripts" / "shared_tunnel.sh")], capture_output=True, text=True)
+    result = subprocess.run(["bash", str(tmp_path / "scripts" / "shared_tunnel.sh")], capture_output=True, text=True)
     assert result.returncode != 0 and "catch-all" in result.stderr
     assert wattsun.read_text() == current and started_at() == before

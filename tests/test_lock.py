@@ -1,7 +1,9 @@
-"""The deploy lock's shell, run for real with sh in a scratch deploy root."""
+"""The deploy lock's commands (templates/commands/lock.sh.j2, lib/lock.sh.j2), rendered and run
+for real with sh in a scratch deploy root."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -9,12 +11,23 @@ import subprocess
 
 import pytest
 
-from deploys import lock
-from deploys.facts import parse_state
+from deploys import lock, render
+from deploys.state import parse_state
 
 
-def run(script: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+@pytest.fixture
+def scratch(local, tmp_path):
+    """The local catalog with its deploy root in a scratch folder."""
+    return dataclasses.replace(local, deploy_root=str(tmp_path))
+
+
+def run(catalog, **values) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", render.command(catalog, "lock", **values)], capture_output=True,
+                          text=True)
+
+
+def take(catalog, me, stale_id=None):
+    return run(catalog, action="take", me=me, stale_id=stale_id)
 
 
 @pytest.fixture
@@ -22,38 +35,51 @@ def me():
     return lock.owner("20261123T000000Z-abcdef0", "abcdef0123")
 
 
-def test_take_then_a_second_deploy_is_refused_naming_the_holder(tmp_path, me):
-    assert run(lock.take_script(str(tmp_path), me)).returncode == 0
+def test_take_then_a_second_deploy_is_refused_naming_the_holder(scratch, tmp_path, me):
+    assert take(scratch, me).returncode == 0
     holder = json.loads((tmp_path / "releases/.lock/owner").read_text())
     assert holder["who"] == me["who"] and holder["pid"] == os.getpid()
     other = lock.owner("20261123T000001Z-1234567", "1234567")
-    refused = run(lock.take_script(str(tmp_path), other))
+    refused = take(scratch, other)
     assert refused.returncode == 3
     assert "deploy lock held by" in refused.stderr and me["id"] in refused.stderr and me["since"] in refused.stderr
 
 
-def test_a_stale_lock_is_taken_over_and_audited(tmp_path, me):
-    run(lock.take_script(str(tmp_path), me))
+def test_a_stale_lock_is_taken_over_and_audited(scratch, tmp_path, me):
+    take(scratch, me)
     new = lock.owner("20261123T000002Z-7654321", "7654321")
-    assert run(lock.take_script(str(tmp_path), new, stale_id=me["id"])).returncode == 0
+    assert take(scratch, new, stale_id=me["id"]).returncode == 0
     assert (tmp_path / "releases/.lock/id").read_text().strip() == new["id"]
     assert f"lock of {me['id']} taken over by {new['id']}" in (tmp_path / "releases/audit.log").read_text()
 
 
-def test_release_only_removes_our_own_lock(tmp_path, me):
-    run(lock.take_script(str(tmp_path), me))
-    run(lock.release_script(str(tmp_path), "someone-else"))
+def test_a_lock_is_not_taken_over_from_another_deploy_than_the_stale_one(scratch, me):
+    take(scratch, me)
+    new = lock.owner("20261123T000002Z-7654321", "7654321")
+    assert take(scratch, new, stale_id="20261123T000009Z-someone").returncode == 3
+
+
+def test_release_only_removes_our_own_lock(scratch, tmp_path, me):
+    take(scratch, me)
+    run(scratch, action="release", me={"id": "someone-else"})
     assert (tmp_path / "releases/.lock").exists()
-    run(lock.release_script(str(tmp_path), me["id"]))
+    run(scratch, action="release", me=me)
     assert not (tmp_path / "releases/.lock").exists()
 
 
-def test_unlock_by_hand_says_whose_lock_it_was(tmp_path, me):
-    run(lock.take_script(str(tmp_path), me))
-    out = run(lock.release_script(str(tmp_path))).stdout
+def test_unlock_by_hand_says_whose_lock_it_was(scratch, tmp_path, me):
+    take(scratch, me)
+    out = run(scratch, action="unlock").stdout
     assert "released the lock of" in out and me["who"] in out
     assert "released by hand (make unlock)" in (tmp_path / "releases/audit.log").read_text()
-    assert "no deploy lock is held" in run(lock.release_script(str(tmp_path))).stdout
+    assert "no deploy lock is held" in run(scratch, action="unlock").stdout
+
+
+def test_an_owner_with_quotes_and_dollars_is_written_literally(scratch, tmp_path):
+    me = {"id": "x-1", "who": "o'neil $(touch pwned) `id`@nas", "pid": 1}
+    assert take(scratch, me).returncode == 0
+    assert json.loads((tmp_path / "releases/.lock/owner").read_text()) == me
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_stale_means_this_machine_and_a_gone_process():

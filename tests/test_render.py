@@ -126,7 +126,7 @@ def test_dsm_tasks_run_the_rendered_scripts(local, local_files):
 
     tasks = json.loads(local_files["dsm/tasks.json"].content)["tasks"]
     assert [t.get("event") for t in tasks] == ["bootup", None]
-    assert tasks[0]["script"].startswith(f"{local.deploy_root}/scripts/start_all.sh")
+    assert tasks[0]["script"].startswith(f"bash {local.deploy_root}/scripts/start_all.sh >> ")
 
 
 def test_rendering_is_deterministic(local):

@@ -18,7 +18,7 @@ def root(tmp_path, local_files):
 
 
 def run(root, *args):
-    return subprocess.run(["sh", str(root / "scripts" / "secrets.sh"), *args], capture_output=True,
+    return subprocess.run(["bash", str(root / "scripts" / "secrets.sh"), *args], capture_output=True,
                           text=True, check=True)
 
 
@@ -94,7 +94,7 @@ def test_rotate_replaces_one_secret_and_rewrites_only_its_users(root):
 
 def test_rotate_refuses_an_unknown_secret(root):
     run(root)
-    result = subprocess.run(["sh", str(root / "scripts" / "secrets.sh"), "rotate", "nope"],
+    result = subprocess.run(["bash", str(root / "scripts" / "secrets.sh"), "rotate", "nope"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "not a secret" in result.stderr
 
@@ -107,7 +107,7 @@ def test_a_provided_secret_must_be_placed_by_the_operator(tmp_path, group_data):
     files = render(catalog_mod.load("local", gd))
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "secrets.sh").write_bytes(files["scripts/secrets.sh"].content)
-    result = subprocess.run(["sh", str(tmp_path / "scripts" / "secrets.sh")], capture_output=True, text=True)
+    result = subprocess.run(["bash", str(tmp_path / "scripts" / "secrets.sh")], capture_output=True, text=True)
     assert result.returncode == 1
     assert "tunnel_token is provided by the operator" in result.stderr
     (tmp_path / "secrets" / "values" / "tunnel_token").write_text("eyJhIjoiYiJ9-operator-token")

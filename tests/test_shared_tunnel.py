@@ -88,10 +88,13 @@ def test_damaged_markers_are_refused(shared):
 def test_the_state_command_reads_the_shared_config_and_the_fact_decodes_it(shared):
     import base64
 
-    from deploys.facts import parse_state, state_command
+    from deploys.plan import Desired
+    from deploys.render import render, state_command
+    from deploys.state import parse_state
 
-    command = state_command(shared, ["tunnel/shared-config.yml"], [], {})
+    command = state_command(shared, Desired.of(shared, render(shared)))
     assert "base64 < /volume1/web/cloudflared/config.yml" in command
+    assert " tunnel/shared-config.yml" in command
     encoded = base64.b64encode(WATTSUN.encode()).decode()
     output = ["@dirs", "@shared", encoded[:60], encoded[60:], "@end"]
     assert parse_state(output).shared_config == WATTSUN

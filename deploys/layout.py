@@ -1,0 +1,92 @@
+"""The layout of a deploy root: every path and name the deploy keeps on the target, in one place.
+
+Paths are relative to the catalog's `deploy_root`. Python code and templates take them from
+here (templates get this module as `layout`); nothing else spells them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+COMPOSE_FILE = "docker-compose.yml"
+ENV_FILE = ".env"
+# Files whose change means the containers must be converged. Everything a container depends on
+# is in the compose file itself (image tags are content hashes of the build contexts, and each
+# service carries a hash of the config it mounts); the secret env files are tracked apart.
+STACK_FILES = (COMPOSE_FILE, ENV_FILE)
+
+SCRIPTS = "scripts"
+LOGS = "scripts/logs"
+BUILD = "build"
+DDL = "postgres/ddl"
+EDGE_CONF = "edge/conf.d"
+CLOUDFLARED = "cloudflared"
+DSM_TASKS = "dsm/tasks.json"
+
+SECRETS = "secrets"
+SECRET_VALUES = "secrets/values"
+SECRET_KEYS = "secrets/keys"
+PUBLIC_KEYS = "public/keys"
+# What scripts/secrets.sh wrote last time: the hashes of itself and of every file it wrote.
+SECRET_STATE = "secrets/.state"
+
+RELEASES = "releases"
+LOCK_DIR = "releases/.lock"
+AUDIT_LOG = "releases/audit.log"
+
+# tunnel.mode "shared": the other site's config.yml with our block, merged by the deploy from
+# what it reads on the target (deploys/shared_tunnel.py), then installed by its script.
+SHARED_TUNNEL_FILE = "tunnel/shared-config.yml"
+
+# Folders created under deploy_root besides those of the managed files and volumes.
+EXTRA_DIRS = (SECRETS, SECRET_VALUES, LOGS, "tunnel", RELEASES)
+
+# The suffix of a file being written: uploaded beside its destination, then renamed over it.
+TEMP_SUFFIX = ".deploy-tmp"
+
+# Where a service finds the files of an RSA key pair ({key:NAME.private|public}): the folder
+# under deploy_root (written by scripts/secrets.sh), the folder in the container (mounted
+# read-only), the file name.
+KEY_MOUNTS = {"private": (SECRET_KEYS, "/run/secrets/marketplace", "{name}.pem"),
+              "public": (PUBLIC_KEYS, "/run/marketplace/keys", "{name}.pub.pem")}
+
+# The Compose label that marks a stack's containers, and the one the deploy adds (the hash of
+# a service's definition and mounted config).
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+CONFIG_HASH_LABEL = "marketplace.config-hash"
+
+
+def script(name: str) -> str:
+    """The path of an ops script: script("gate") -> scripts/gate.sh."""
+    return f"{SCRIPTS}/{name}.sh"
+
+
+def secret_env_file(service: str) -> str:
+    return f"{SECRETS}/{service}.env"
+
+
+def release_dir(release_id: str) -> str:
+    return f"{RELEASES}/{release_id}"
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """One file the deploy keeps on the target: its path under deploy_root, content, mode."""
+
+    path: str
+    content: bytes
+    mode: int = 0o644
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+# `docker inspect -f` of the stack's containers (scripts' stack_state, the state command):
+# SERVICE STATE HEALTH IMAGE-TAG IMAGE-ID CONFIG-HASH, space-separated, "-" for no hash.
+STATE_FORMAT = (f'{{{{index .Config.Labels "{SERVICE_LABEL}"}}}} {{{{.State.Status}}}} '
+                "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
+                "{{.Config.Image}} {{.Image}} "
+                f'{{{{with index .Config.Labels "{CONFIG_HASH_LABEL}"}}}}{{{{.}}}}{{{{else}}}}-{{{{end}}}}')

@@ -1,0 +1,111 @@
+"""TargetState: what a target holds now, parsed from the output of the one state command
+(templates/commands/state.sh.j2, run by the StackState fact in deploys/facts.py).
+
+Pure data and parsing: no pyinfra, no connection. The output is sections, each introduced by a
+line `@NAME`; `@noroot` alone means the deploy root does not exist yet.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+from deploys import layout
+
+
+@dataclass(frozen=True)
+class FileState:
+    sha256: str | None
+    mode: int
+    owner: str
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    service: str
+    state: str
+    health: str
+    image: str
+    config_hash: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "running" and self.health in ("healthy", "none")
+
+
+@dataclass
+class TargetState:
+    root_exists: bool = False
+    dirs: set[str] = field(default_factory=set)
+    files: dict[str, FileState] = field(default_factory=dict)
+    secret_values: set[str] = field(default_factory=set)
+    secret_state_recorded: str = ""
+    secret_state_now: str = ""
+    containers: dict[str, ContainerState] = field(default_factory=dict)
+    # service -> the HTTP status its health route answered through the edge
+    routes: dict[str, str] = field(default_factory=dict)
+    # tunnel.mode "shared": the other site's config.yml as it is now (None: not read/missing).
+    shared_config: str | None = None
+    # The deploy lock's holder (releases/.lock/owner), None when free.
+    lock: dict | None = None
+
+    def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
+        """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
+        missing = sorted(set(names) - self.secret_values)
+        if missing:
+            return False, f"secrets not generated yet: {', '.join(missing)}"
+        if not self.secret_state_recorded:
+            return False, "secret env files never written"
+        if self.secret_state_recorded != self.secret_state_now:
+            return False, "a secret env file differs from what scripts/secrets.sh wrote"
+        if f"{script_sha}  {layout.script('secrets')}" not in self.secret_state_recorded:
+            return False, "the secret env templates changed"
+        return True, "secrets present, env files as written"
+
+
+def _sections(output: list[str]) -> dict[str, list[str]]:
+    section = None
+    lines: dict[str, list[str]] = {}
+    for line in output:
+        if line.startswith("@"):
+            section = line[1:].strip()
+            lines.setdefault(section, [])
+        elif section:
+            lines[section].append(line)
+    return lines
+
+
+def parse_state(output: list[str]) -> TargetState:
+    """The state command's output lines -> TargetState."""
+    lines = _sections(output)
+    state = TargetState()
+    if "noroot" in lines:
+        return state
+    state.root_exists = True
+    state.dirs = set(lines.get("dirs", []))
+    stats = {}
+    for line in lines.get("stat", []):
+        mode, owner, path = line.split(" ", 2)
+        stats[path] = (int(mode, 8), owner)
+    shas = {path: sha for sha, path in (line.split("  ", 1) for line in lines.get("sha", []))}
+    state.files = {path: FileState(shas.get(path), mode, owner) for path, (mode, owner) in stats.items()}
+    state.secret_values = {v for v in lines.get("secret_values", []) if not v.endswith(".tmp")}
+    state.secret_state_recorded = "\n".join(lines.get("secret_state", []))
+    state.secret_state_now = "\n".join(lines.get("secret_now", []))
+    for line in lines.get("containers", []):  # layout.STATE_FORMAT
+        parts = line.split()
+        if len(parts) == 6:
+            service, status, health, image, _image_id, config_hash = parts
+            state.containers[service] = ContainerState(service, status, health, image, config_hash)
+    for line in lines.get("routes", []):
+        name, _, code = line.partition(" ")
+        state.routes[name] = code
+    if lines.get("lock"):
+        try:
+            state.lock = json.loads(lines["lock"][0]) or {"who": "an unknown deploy"}
+        except ValueError:
+            state.lock = {"who": "an unknown deploy (unreadable owner)"}
+    if lines.get("shared"):
+        state.shared_config = base64.b64decode("".join(lines["shared"])).decode()
+    return state
