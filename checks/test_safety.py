@@ -74,7 +74,7 @@ def test_each_postgres_database_is_owned_by_its_own_user(host, catalog):
     listing = host.check_output(
         f"cd {shlex.quote(catalog.deploy_root)} && echo \"SELECT datname || ' ' || "
         "pg_get_userbyid(datdba) FROM pg_database WHERE NOT datistemplate\" | "
-        "sh scripts/compose.sh exec -T postgres psql -At -U postgres -d postgres")
+        "bash scripts/compose.sh exec -T postgres psql -At -U postgres -d postgres")
     owners = dict(line.split() for line in listing.splitlines())
     for name, db in catalog.postgres_databases.items():
         assert owners.get(name) == db["user"], name
@@ -89,7 +89,7 @@ def test_killbill_and_kaui_have_their_ddl_loaded(host, catalog):
         count = host.check_output(
             f"cd {shlex.quote(catalog.deploy_root)} && echo \"SELECT count(*) FROM pg_tables "
             f"WHERE schemaname = 'public' AND tableowner = '{db['user']}'\" | "
-            f"sh scripts/compose.sh exec -T postgres psql -At -U postgres -d {shlex.quote(name)}")
+            f"bash scripts/compose.sh exec -T postgres psql -At -U postgres -d {shlex.quote(name)}")
         assert int(count) > 0, f"{name}: no tables owned by {db['user']}"
 
 
@@ -114,7 +114,7 @@ def test_no_secret_in_any_command_line(host, inspected, secret_values):
 
 def test_no_secret_in_the_stack_logs(host, catalog, secret_values):
     logs = host.check_output(f"cd {shlex.quote(catalog.deploy_root)} && "
-                             "sh scripts/compose.sh logs --no-color --tail 2000 2>&1; "
+                             "bash scripts/compose.sh logs --no-color --tail 2000 2>&1; "
                              "cat scripts/logs/*.log 2>/dev/null || true")
     leaked = sorted(name for name, value in secret_values.items() if len(value) >= 8 and value in logs)
     assert not leaked, f"secret values in logs: {leaked}"

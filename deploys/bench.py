@@ -88,9 +88,9 @@ def plain_compose(catalog) -> float:
         dest.chmod(managed.mode)
     for folder in ("postgres/data", "redis/data", "cocorico/mysql", "cocorico/mongo"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    sh("sh", str(root / "scripts/secrets.sh"))
+    sh("bash", str(root / "scripts/secrets.sh"))
     started = time.perf_counter()
-    sh("sh", str(root / "scripts/start_all.sh"))
+    sh("bash", str(root / "scripts/start_all.sh"))
     return time.perf_counter() - started
 
 

@@ -2,7 +2,7 @@
 
 This file is also the catalog's annotated schema: every key has its type (the annotation; the
 shapes of nested settings are the classes at the end), its documentation (the comment above it)
-and its default (the value). deploys/schema.py checks every group_data file against it before
+and its default (the value). deploys/catalog/schema.py checks every group_data file against it before
 anything connects: unknown keys and wrong types are errors that name the key path and the file.
 
 A target's own file (production.py, staging.py, local.py) is deep-merged over this one by
@@ -185,6 +185,9 @@ service_defaults: Service = {
     # Further Compose keys for this service that the catalog has no key for (cap_add,
     # ulimits, ...), merged into its definition. Checked against Synology's Compose 2.20.1.
     "compose": {},
+    # Per tunnel.mode, keys of this service that mode replaces whole (e.g. cloudflared in
+    # `remote` mode: a token instead of its config file).
+    "by_tunnel_mode": {},
 }
 
 services: dict[str, Service] = {
@@ -309,10 +312,16 @@ services: dict[str, Service] = {
     },
     "cloudflared": {
         "image": "cloudflare/cloudflared:2024.12.2",
-        # In remote mode the catalog drops --config and passes the token as TUNNEL_TOKEN.
         "command": ["tunnel", "--no-autoupdate", "--config", "/etc/cloudflared/config.yml",
                     "--metrics", "0.0.0.0:2000", "run"],
         "volumes": {"cloudflared": "/etc/cloudflared:ro"},
+        # Remotely managed: no config file (the ingress lives at Cloudflare), the connector
+        # token as TUNNEL_TOKEN (never an argument).
+        "by_tunnel_mode": {"remote": {
+            "command": ["tunnel", "--no-autoupdate", "--metrics", "0.0.0.0:2000", "run"],
+            "volumes": {},
+            "secret_env": {"TUNNEL_TOKEN": "{secret:tunnel_token}"},
+        }},
         "depends_on": ["edge"],
         "egress": True,
         # Distroless: no shell; the ready subcommand asks the metrics server.
@@ -321,7 +330,7 @@ services: dict[str, Service] = {
 }
 
 
-# -- Shapes of the nested settings: the types deploys/schema.py checks against ----------------
+# -- Shapes of the nested settings: the types deploys/catalog/schema.py checks against --------
 # (Documentation and defaults are above, where each setting is set.)
 
 class Schedule(TypedDict, total=False):
@@ -400,3 +409,4 @@ class Service(TypedDict, total=False):
     egress: bool
     mem_limit: str | None
     compose: dict[str, Any]
+    by_tunnel_mode: dict[Literal["local", "remote", "shared"], dict[str, Any]]

@@ -30,7 +30,9 @@ services = {
     "edge": {"image": None, "build": "files/images/edge", "build_args": _BASE},
     "cloudflared": {"image": None, "build": "files/images/standin", "build_args": _BASE,
                     "command": ["cloudflared", "tunnel", "--no-autoupdate", "--config",
-                                "/etc/cloudflared/config.yml", "--metrics", "0.0.0.0:2000", "run"]},
+                                "/etc/cloudflared/config.yml", "--metrics", "0.0.0.0:2000", "run"],
+                    "by_tunnel_mode": {"remote": {"command": [
+                        "cloudflared", "tunnel", "--no-autoupdate", "--metrics", "0.0.0.0:2000", "run"]}}},
 }
 
 # Kill Bill's and Kaui's real DDL is not in git (see README): the stand-ins get tables of their

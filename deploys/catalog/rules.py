@@ -1,8 +1,9 @@
-"""What the catalog must never ask of the NAS: one function per rule, facts from FIELD-NOTES.md.
+"""What the catalog must never ask of the NAS: one function per rule, facts from
+docs/FIELD-NOTES.md.
 
-The schema (deploys/schema.py) checks shapes; these rules check meaning on the merged catalog of
-one target. Each reports through the builder, so every problem names its key path and the file
-that set it, and all of them are listed at once.
+The schema (schema.py) checks shapes; these rules check meaning on the derived catalog of one
+target. Each reports through the draft, so every problem names its key path and the file that
+set it, and all of them are listed at once.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from deploys.catalog import MACRO, REPO, Catalog
+from deploys.catalog.draft import REPO, Draft
+from deploys.catalog.model import MACRO, Catalog
 
-if TYPE_CHECKING:
-    from deploys.catalog import _Builder
-
-# -- facts (FIELD-NOTES.md, "The applications" and "Synology DSM 7.2") -------------------------
+# -- facts (docs/FIELD-NOTES.md, "The applications" and "Synology DSM 7.2") -------------------------
 
 # Apps whose routes are root-absolute or locale-prefixed: they cannot live under a path prefix.
 ROOT_ONLY = {
@@ -65,7 +64,7 @@ HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 PREFIX = re.compile(r"^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?/?$")
 
 
-def check(catalog: Catalog, builder: _Builder) -> None:
+def check(catalog: Catalog, builder: Draft) -> None:
     """Run every rule; problems go to the builder."""
     for rule in RULES:
         rule(catalog, builder)
@@ -76,7 +75,7 @@ def _database_services(catalog: Catalog) -> dict[str, str]:
     return {db["service"]: db["engine"] for db in catalog.databases.values()}
 
 
-def published_ports(catalog: Catalog, b: _Builder) -> None:
+def published_ports(catalog: Catalog, b: Draft) -> None:
     """Host ports: in range, not twice, not taken on the NAS, never a database, loopback only."""
     seen: dict[int, str] = {}
     db_services = _database_services(catalog)
@@ -104,7 +103,7 @@ def published_ports(catalog: Catalog, b: _Builder) -> None:
             b.problem(("services", name, "public"), "a database is never public")
 
 
-def killbill_debug_ports(catalog: Catalog, b: _Builder) -> None:
+def killbill_debug_ports(catalog: Catalog, b: Draft) -> None:
     """Kill Bill's JMX (8000) and JDWP (12345) are never published."""
     svc = catalog.services.get("killbill")
     if not svc:
@@ -119,7 +118,7 @@ def killbill_debug_ports(catalog: Catalog, b: _Builder) -> None:
                       "publish Kill Bill's API port 8080 only")
 
 
-def exposure(catalog: Catalog, b: _Builder) -> None:
+def exposure(catalog: Catalog, b: Draft) -> None:
     """Published ports bind a loopback address: the tunnel is the only way in."""
     try:
         loopback = ipaddress.ip_address(catalog.bind_address).is_loopback
@@ -131,7 +130,7 @@ def exposure(catalog: Catalog, b: _Builder) -> None:
                   "keep 127.0.0.1; mark a service public=True if it really must be reachable")
 
 
-def images(catalog: Catalog, b: _Builder) -> None:
+def images(catalog: Catalog, b: Draft) -> None:
     """Every image is pinned (a versioned tag or a digest), exists and is fit to deploy."""
     for name, svc in catalog.services.items():
         where = ("services", name, "image")
@@ -165,7 +164,7 @@ def _image_parts(image: str) -> tuple[str, str | None, str | None]:
     return name, None, digest or None
 
 
-def routes(catalog: Catalog, b: _Builder) -> None:
+def routes(catalog: Catalog, b: Draft) -> None:
     """Routes name a hostname and an enabled service, use plain prefixes, put no root-only app
     under a prefix, and never shadow each other."""
     services = b.all_raw()
@@ -205,7 +204,7 @@ def routes(catalog: Catalog, b: _Builder) -> None:
         claimed.setdefault((hostname, prefix), key)
 
 
-def hostnames(catalog: Catalog, b: _Builder) -> None:
+def hostnames(catalog: Catalog, b: Draft) -> None:
     """Hostnames are DNS names, each used once."""
     seen: dict[str, str] = {}
     for key, name in catalog.hostnames.items():
@@ -217,7 +216,7 @@ def hostnames(catalog: Catalog, b: _Builder) -> None:
         seen.setdefault(name, key)
 
 
-def secrets(catalog: Catalog, b: _Builder) -> None:
+def secrets(catalog: Catalog, b: Draft) -> None:
     """Every referenced secret is declared; generated ones are long enough."""
     for name, svc in catalog.services.items():
         for secret in svc.secrets:
@@ -234,7 +233,7 @@ def secrets(catalog: Catalog, b: _Builder) -> None:
                       "at least 2048 (3072 is the default)")
 
 
-def inline_secrets(catalog: Catalog, b: _Builder) -> None:
+def inline_secrets(catalog: Catalog, b: Draft) -> None:
     """No password is written in the catalog: weak ones are named, strong ones would be in git."""
     for name, svc in b.enabled_raw().items():
         for section in ("env", "secret_env"):
@@ -258,7 +257,7 @@ def inline_secrets(catalog: Catalog, b: _Builder) -> None:
                               "move it to secret_env")
 
 
-def compose_extras(catalog: Catalog, b: _Builder) -> None:
+def compose_extras(catalog: Catalog, b: Draft) -> None:
     """`compose` adds only what the catalog has no key for, and only what Compose 2.20.1 takes."""
     for name, svc in catalog.services.items():
         for key, value in svc.compose.items():
@@ -284,7 +283,7 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def databases(catalog: Catalog, b: _Builder) -> None:
+def databases(catalog: Catalog, b: Draft) -> None:
     """Databases sit on enabled services of their engine; Kill Bill and Kaui get their own, with
     their DDL; DDL files exist."""
     users: dict[str, set[str]] = {}
@@ -316,7 +315,7 @@ def databases(catalog: Catalog, b: _Builder) -> None:
                           "list the DDL files under ddl")
 
 
-def dependencies(catalog: Catalog, b: _Builder) -> None:
+def dependencies(catalog: Catalog, b: Draft) -> None:
     """depends_on names enabled services."""
     for name, svc in catalog.services.items():
         for dep in svc.depends_on:
@@ -325,7 +324,7 @@ def dependencies(catalog: Catalog, b: _Builder) -> None:
                           "enable it or drop the dependency")
 
 
-def tunnel(catalog: Catalog, b: _Builder) -> None:
+def tunnel(catalog: Catalog, b: Draft) -> None:
     """Each tunnel mode has what it needs."""
     t = catalog.tunnel
     mode = t["mode"]
@@ -352,7 +351,7 @@ def tunnel(catalog: Catalog, b: _Builder) -> None:
             b.problem(("tunnel", "shared", "config_file"), "must be an absolute path on the target")
 
 
-def health(catalog: Catalog, b: _Builder) -> None:
+def health(catalog: Catalog, b: Draft) -> None:
     """Health routes are paths, and a service with one has a port."""
     for name, svc in catalog.services.items():
         if svc.health.http_path is not None:

@@ -1,0 +1,100 @@
+"""From a checked draft to the catalog's model: services with their macros expanded, routes
+most specific first, secrets and databases with their defaults. No rule is checked here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deploys.catalog.draft import Draft, merge
+from deploys.catalog.macros import Expansion
+from deploys.catalog.model import Catalog, Health, Route, Service
+from deploys.layout import KEY_MOUNTS
+
+
+def catalog(draft: Draft) -> Catalog:
+    raw = draft.raw
+    enabled = {name: _in_tunnel_mode(svc, raw["tunnel"]["mode"])
+               for name, svc in draft.enabled_raw().items()}
+    routes = _routes(raw, enabled)
+    secrets = {name: merge(raw["secret_defaults"], spec) for name, spec in raw["secrets"].items()}
+    for db in raw["databases"]:
+        secrets.setdefault(f"db_{db}_password", dict(raw["secret_defaults"]))
+    return Catalog(
+        target=draft.target,
+        project_name=raw["project_name"],
+        deploy_root=raw["deploy_root"].rstrip("/"),
+        docker_bin=raw["docker_bin"],
+        bind_address=raw["bind_address"],
+        port_offset=int(raw["port_offset"]),
+        reserved_ports=dict(raw["reserved_ports"]),
+        file_owner=raw["file_owner"],
+        wait_timeout_s=int(raw["wait_timeout_s"]),
+        backup_dir=raw["backup_dir"].rstrip("/"),
+        backup_keep_days=int(raw["backup_keep_days"]),
+        backup_schedule=dict(raw["backup_schedule"]),
+        hostnames=dict(raw["hostnames"]),
+        tunnel=dict(raw["tunnel"]),
+        secrets=secrets,
+        databases={name: {"ddl": [], **db} for name, db in raw["databases"].items()},
+        services={name: _service(draft, name, svc, routes) for name, svc in enabled.items()},
+        routes=routes,
+    )
+
+
+def _in_tunnel_mode(svc: dict[str, Any], mode: str) -> dict[str, Any]:
+    """A service as the tunnel mode wants it: `by_tunnel_mode[mode]` replaces whole keys."""
+    return {**svc, **(svc.get("by_tunnel_mode") or {}).get(mode, {})}
+
+
+def _service(draft: Draft, name: str, svc: dict[str, Any], routes: list[Route]) -> Service:
+    where = ("services", name)
+    health = svc["health"]
+    http = health.get("http") or {}
+    test = health.get("test")
+    if test is None and http:
+        test = ["CMD-SHELL", f"curl -fsS -o /dev/null 'http://127.0.0.1:{svc['port']}{http['path']}'"]
+    macros = Expansion(draft, name)
+    env = {k: macros.expand(v, where + ("env", k), False) for k, v in svc["env"].items()}
+    secret_env = {k: macros.expand(v, where + ("secret_env", k), True) for k, v in svc["secret_env"].items()}
+    volumes = dict(svc["volumes"])
+    for part in sorted({k.partition(".")[2] for k in macros.keys}):
+        source, mount, _ = KEY_MOUNTS[part]
+        volumes[source] = f"{mount}:ro"
+    offset = int(draft.raw["port_offset"])
+    return Service(
+        name=name,
+        image=svc.get("image") or "",
+        build=svc.get("build"),
+        build_args={k: str(v) for k, v in svc["build_args"].items()},
+        port=svc.get("port"),
+        host_port=svc["host_port"] + offset if svc.get("host_port") is not None else None,
+        public=bool(svc["public"]),
+        command=svc.get("command"),
+        env=env,
+        secret_env=secret_env,
+        volumes=volumes,
+        depends_on=list(svc["depends_on"]),
+        routes=[r for r in routes if r.service == name],
+        health=Health(test, http.get("path"), int(http.get("status", 200)),
+                      health["interval_s"], health["timeout_s"], health["retries"],
+                      health["start_period_s"],
+                      health.get("gate_timeout_s") or health["start_period_s"]
+                      + health["interval_s"] * (health["retries"] + 1) + 30),
+        egress=bool(svc["egress"]),
+        mem_limit=svc.get("mem_limit"),
+        compose=dict(svc["compose"]),
+        keys=tuple(sorted({k.partition(".")[0] for k in macros.keys})),
+        databases=tuple(sorted(macros.databases)),
+    )
+
+
+def _routes(raw: dict[str, Any], enabled: dict[str, dict[str, Any]]) -> list[Route]:
+    """Every route to an enabled service, most specific first (longest prefix first)."""
+    routes = []
+    for name, route in raw["routes"].items():
+        host_key, service = route["host"], route["service"]
+        if host_key not in raw["hostnames"] or service not in enabled:
+            continue  # reported by the rules
+        routes.append(Route(name, service, host_key, raw["hostnames"][host_key], route["path"],
+                            bool(route.get("strip_prefix", False)), enabled[service].get("port") or 0))
+    return sorted(routes, key=lambda r: (r.hostname, -len(r.prefix), r.name))

@@ -1,0 +1,136 @@
+"""A catalog being built: the group_data files of one target, merged, and every problem found
+in them, each attributed to the file that set its key."""
+
+from __future__ import annotations
+
+import __future__
+import re
+import runpy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent.parent
+GROUP_DATA = REPO / "group_data"
+TARGETS = ("production", "staging", "local")
+# Keys in group_data that belong to pyinfra (connection settings), not to the catalog.
+PYINFRA_KEY = re.compile(r"^(ssh_|_)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the catalog, said so an operator can fix it."""
+
+    path: str
+    message: str
+    source: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message} ({self.source})"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class CatalogError(Exception):
+    """Every problem found in a target's catalog, listed at once."""
+
+    def __init__(self, target: str, problems: list[Problem]):
+        self.target = target
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"catalog for target {target!r} has {len(problems)} problem(s):\n{lines}")
+
+
+def _load_file(path: Path) -> dict[str, Any]:
+    values = runpy.run_path(str(path))
+    return {k: v for k, v in values.items()
+            if not k.startswith("_") and not callable(v) and type(v).__name__ != "module"
+            and not isinstance(v, __future__._Feature)}
+
+
+def merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for key, value in over.items():
+            merged[key] = merge(base.get(key), value) if key in base else value
+        return merged
+    return over
+
+
+def source_label(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+
+def layers(target: str, group_data: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The group_data files for a target, in merge order: all, what it extends, itself."""
+    target_file = group_data / f"{target}.py"
+    if not target_file.exists():
+        raise CatalogError(target, [Problem("target", f"no group_data file {target_file.name}",
+                                            str(group_data), f"one of: {', '.join(TARGETS)}")])
+    own = _load_file(target_file)
+    extends = own.pop("extends", [])
+    extends = [extends] if isinstance(extends, str) else list(extends)
+    result = [(group_data / "all.py", _load_file(group_data / "all.py"))]
+    for name in extends:
+        data = _load_file(group_data / f"{name}.py")
+        data.pop("extends", None)  # a file's own extends apply when it is the target
+        result.append((group_data / f"{name}.py", data))
+    result.append((target_file, own))
+    return result
+
+
+class Draft:
+    """The merged raw data of one target, and the problems found in it so far."""
+
+    def __init__(self, target: str, layered: list[tuple[Path, dict[str, Any]]]):
+        self.target = target
+        self.layers = [(file, {k: v for k, v in data.items() if not PYINFRA_KEY.match(k)})
+                       for file, data in layered]
+        self.problems: list[Problem] = []
+        raw: dict[str, Any] = {}
+        for _, data in self.layers:
+            raw = merge(raw, data)
+        raw["routes"] = {k: v for k, v in raw.get("routes", {}).items() if v is not None}
+        self.raw = raw
+
+    def source(self, *path: str) -> str:
+        """The last file that set this key path (where a fix belongs)."""
+        found = self.layers[0][0]
+        for file, data in self.layers:
+            node: Any = data
+            for key in path:
+                if isinstance(node, dict) and key not in node and key.isdigit() and int(key) in node:
+                    key = int(key)  # noqa: PLW2901 - int keys (reserved_ports)
+                if not isinstance(node, dict) or key not in node:
+                    break
+                node = node[key]
+            else:
+                found = file
+        return source_label(found)
+
+    def problem(self, path: tuple[str, ...], message: str, hint: str = "") -> None:
+        self.problems.append(Problem(".".join(path), message, self.source(*path), hint))
+
+    def check_schema(self) -> None:
+        """Unknown keys and wrong types in each file (named), then required keys once merged."""
+        from deploys.catalog import schema
+
+        types = schema.annotations(self.layers[0][0])
+        for file, data in self.layers:
+            for path, message, hint in schema.check(data, types, merged=False):
+                self.problems.append(Problem(path, message, source_label(file), hint))
+        if not self.problems:
+            for path, message, hint in schema.check(self.raw, types, merged=True):
+                self.problems.append(Problem(path, message, self.source(*path.split(".")), hint))
+
+    # -- macros -----------------------------------------------------------------------------
+
+
+    def all_raw(self) -> dict[str, dict[str, Any]]:
+        """Every service (enabled or not) with the defaults merged in."""
+        defaults = self.raw["service_defaults"]
+        return {name: merge(defaults, svc) for name, svc in self.raw["services"].items()}
+
+    def enabled_raw(self) -> dict[str, dict[str, Any]]:
+        return {name: svc for name, svc in self.all_raw().items() if svc.get("enabled")}

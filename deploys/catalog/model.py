@@ -1,0 +1,179 @@
+"""The catalog's model: what one target's validated, derived catalog holds. Everything after
+validation reads these classes; nothing reads group_data itself."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploys.catalog.draft import Problem
+
+MACRO = re.compile(r"\{(secret|db|hostname|key):([A-Za-z0-9_.\-]+)\}|\{integrations\}")
+SECRET_TOKEN = re.compile(r"\{secret:([A-Za-z0-9_]+)\}")
+# What each database engine is: its port, its URLs ({db:NAME.url}, {db:NAME.jdbc_url}) and the
+# environment variable of its image that holds the administrator's password.
+DB_ENGINES = {
+    "postgres": {"port": 5432, "url": "postgresql://{user}:{password}@{host}:{port}/{name}",
+                 "jdbc_url": "jdbc:postgresql://{host}:{port}/{name}", "admin_env": "POSTGRES_PASSWORD"},
+    "redis": {"port": 6379, "url": "redis://{user}:{password}@{host}:{port}/0"},
+    "mysql": {"port": 3306, "url": "mysql://{user}:{password}@{host}:{port}/{name}",
+              "jdbc_url": "jdbc:mysql://{host}:{port}/{name}", "admin_env": "MYSQL_ROOT_PASSWORD"},
+    "mongodb": {"port": 27017,
+                "url": "mongodb://{user}:{password}@{host}:{port}/{name}?authSource=admin"},
+}
+# The fields of a database a macro may name ({db:NAME.FIELD}); the rest of an engine's entry is
+# about the engine.
+DB_FIELDS = ("host", "port", "name", "user", "password", "url", "jdbc_url")
+
+
+
+@dataclass(frozen=True)
+class Route:
+    """A hostname + path prefix the edge (and the tunnel) sends to a service."""
+
+    name: str
+    service: str
+    host_key: str
+    hostname: str
+    path: str
+    strip_prefix: bool
+    port: int
+
+    @property
+    def prefix(self) -> str:
+        """The path prefix without a trailing slash ('' for the root)."""
+        return self.path.rstrip("/")
+
+    @property
+    def path_regex(self) -> str | None:
+        """The tunnel's anchored path regex (None for the root: the whole hostname)."""
+        return f"^{re.escape(self.prefix)}(/|$)" if self.prefix else None
+
+
+@dataclass(frozen=True)
+class Health:
+    test: list[str] | None
+    http_path: str | None
+    http_status: int
+    interval_s: int
+    timeout_s: int
+    retries: int
+    start_period_s: int
+    gate_timeout_s: int
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    image: str
+    build: str | None
+    build_args: dict[str, str]
+    port: int | None
+    host_port: int | None
+    public: bool
+    command: list[str] | None
+    env: dict[str, str]
+    secret_env: dict[str, str]
+    volumes: dict[str, str]
+    depends_on: list[str]
+    routes: list[Route]
+    health: Health
+    egress: bool
+    mem_limit: str | None
+    compose: dict[str, Any]
+    keys: tuple[str, ...] = ()
+    databases: tuple[str, ...] = ()  # the databases its environment points at
+
+    @property
+    def secrets(self) -> list[str]:
+        """Names of the secrets this service uses (env values and key pairs)."""
+        found = {m for v in self.secret_env.values() for m in SECRET_TOKEN.findall(v)}
+        return sorted(found | set(self.keys))
+
+    @property
+    def public_network(self) -> bool:
+        """On the non-internal network: it publishes a port or needs the internet."""
+        return self.host_port is not None or self.egress
+
+    @property
+    def health_host(self) -> str | None:
+        """The hostname the health route is reached by through the edge."""
+        return self.routes[0].hostname if self.health_url else None
+
+    @property
+    def health_url(self) -> str | None:
+        """The service's health route as seen through the edge (path only)."""
+        if not (self.health.http_path and self.routes):
+            return None
+        route = self.routes[0]
+        return (route.prefix if route.strip_prefix else "") + self.health.http_path
+
+    @property
+    def internal_health_url(self) -> str | None:
+        if not (self.health.http_path and self.port):
+            return None
+        return f"http://{self.name}:{self.port}{self.health.http_path}"
+
+
+@dataclass
+class Catalog:
+    target: str
+    project_name: str
+    deploy_root: str
+    docker_bin: str
+    bind_address: str
+    port_offset: int
+    reserved_ports: dict[int, str]
+    file_owner: str
+    wait_timeout_s: int
+    backup_dir: str
+    backup_keep_days: int
+    backup_schedule: dict[str, int]
+    hostnames: dict[str, str]
+    tunnel: dict[str, Any]
+    secrets: dict[str, dict[str, Any]]
+    databases: dict[str, dict[str, Any]]
+    services: dict[str, Service]
+    routes: list[Route] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def edge(self) -> Service:
+        return self.services["edge"]
+
+    @property
+    def secret_files(self) -> dict[str, dict[str, str]]:
+        """Secret env files, one per service that has secrets: service -> its secret_env."""
+        return {name: svc.secret_env for name, svc in self.services.items() if svc.secret_env}
+
+    def secret_users(self, secret: str) -> list[str]:
+        """The services a secret reaches (what a rotation of it must restart)."""
+        return [name for name, svc in self.services.items() if secret in svc.secrets]
+
+    def secret_database(self, secret: str) -> str | None:
+        """The database whose password a secret is, if any."""
+        return next((db for db in self.databases if secret == f"db_{db}_password"), None)
+
+    @property
+    def postgres_databases(self) -> dict[str, dict[str, Any]]:
+        return {name: db for name, db in self.databases.items()
+                if db["engine"] == "postgres" and db["service"] in self.services}
+
+    @property
+    def used_secrets(self) -> list[str]:
+        """Every secret an enabled service or database uses (what scripts/secrets.sh makes)."""
+        names = {name for s in self.services.values() for name in s.secrets}
+        names.update(f"db_{db}_password" for db, spec in self.databases.items()
+                     if spec["service"] in self.services)
+        return sorted(names & set(self.secrets))
+
+    def admin_secret(self, service: str) -> str | None:
+        """The secret holding a database server's administrator password (the variable its
+        engine's image reads, DB_ENGINES[...]["admin_env"]), if it has one."""
+        env = self.services[service].secret_env
+        for engine in {db["engine"] for db in self.databases.values() if db["service"] == service}:
+            found = SECRET_TOKEN.findall(env.get(DB_ENGINES[engine].get("admin_env", ""), ""))
+            if found:
+                return found[0]
+        return None
