@@ -11,6 +11,7 @@
 #   make rollback [RELEASE=ID]  back to the good release before the current one (or that one), no checkout
 #   make unlock                 release a deploy lock left behind by an interrupted deploy
 #   make bench                  what a deploy costs on the staging target (table + out/bench.json)
+#   make docs                   regenerate docs/SETTINGS.md from group_data/all.py
 SHELL := /bin/bash
 PY_SYS ?= python3
 VENV := .venv
@@ -19,21 +20,21 @@ TARGET ?= $(if $(MARKETPLACE_NAS),production,local)
 OUT ?= out/$(TARGET)
 export MARKETPLACE_TARGET := $(TARGET)
 
-.PHONY: deploy test unit e2e check render status down validate route rotate releases rollback unlock bench setup venv clean
+.PHONY: deploy test unit e2e check render status down validate route rotate releases rollback unlock bench docs setup tools venv clean
 
 deploy: venv $(if $(filter production,$(TARGET)),,setup)
 	$(PY) -m deploys.cli validate $(TARGET)
 	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py
 	@$(PY) -m deploys.cli run $(TARGET) healthcheck
 
-test: venv setup
+test: venv tools setup
 	$(VENV)/bin/pytest tests/ -v
 
-unit: venv
-	$(VENV)/bin/pytest tests/ -m "not e2e"
+unit: venv tools
+	$(VENV)/bin/pytest tests/ -m "not e2e and not docker"
 
-e2e: venv setup
-	$(VENV)/bin/pytest tests/ -m e2e -v
+e2e: venv tools setup
+	$(VENV)/bin/pytest tests/ -m "e2e or docker" -v
 
 check: venv
 	$(VENV)/bin/pytest checks/ --target $(TARGET) -v
@@ -61,6 +62,9 @@ rotate: venv
 bench: venv setup
 	$(PY) -m deploys.bench
 
+docs: venv
+	$(PY) -m deploys.catalog.settings_doc > docs/SETTINGS.md
+
 releases: venv
 	@$(PY) -m deploys.cli releases $(TARGET)
 
@@ -69,6 +73,10 @@ rollback: venv
 
 unlock: venv
 	$(PY) -m deploys.cli unlock $(TARGET)
+
+# What the unit tests need besides Python: shellcheck (Debian).
+tools:
+	@command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
 
 # This machine as a deploy target: Docker Engine, Compose 2.20.1, sshd on 127.0.0.1:2222, images.
 setup:

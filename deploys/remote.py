@@ -21,11 +21,18 @@ class Target:
         from pyinfra.api import Config, State
         from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
         from pyinfra.api.connect import connect_all
+        from pyinfra.context import ctx_inventory, ctx_state
         from pyinfra_cli.inventory import make_inventory
 
         os.environ["MARKETPLACE_TARGET"] = target
         self.catalog = load(target)
-        state = State(make_inventory(str(REPO / "inventory.py"), cwd=str(REPO)), Config())
+        # As the pyinfra CLI does it: a state in context, the inventory file, then connect.
+        state = State(check_for_changes=False)
+        state.cwd = str(REPO)
+        ctx_state.set(state)
+        inventory = make_inventory(str(REPO / "inventory.py"), cwd=str(REPO))
+        ctx_inventory.set(inventory)
+        state.init(inventory, Config())
         connect_all(state)
         hosts = list(state.activated_hosts)
         if not hosts:

@@ -49,8 +49,9 @@ reserved_ports: dict[int, str] = {
 file_owner: str = "root"
 # Upper bound for `docker compose up --wait`, in seconds.
 wait_timeout_s: int = 600
-# Where scripts/backup_postgres.sh writes its dumps, and how many days it keeps them.
+# Where scripts/backup_postgres.sh writes its dumps.
 backup_dir: str = "/volume1/backups/marketplace"
+# How many days scripts/backup_postgres.sh keeps a dump.
 backup_keep_days: int = 14
 # DSM Task Scheduler: when the nightly backup runs (NAS local time).
 backup_schedule: Schedule = {"hour": 3, "minute": 0}
@@ -80,24 +81,29 @@ routes: dict[str, Route | None] = {
 #   remote  the stack's own cloudflared with a token; the ingress is pushed to Cloudflare's API
 #   shared  no cloudflared of our own: a managed block in another site's (WattSun's) config.yml
 tunnel: Tunnel = {
+    # local, remote or shared (above).
     "mode": "local",
     # The tunnel's UUID (`cloudflared tunnel create marketplace`); required in local and remote.
     "id": None,
     # local: credentials JSON of that tunnel, under deploy_root, placed by the operator (0600,
     # readable by UID 65532, cloudflared's user).
     "credentials_file": "cloudflared/credentials.json",
-    # remote: the Cloudflare account, the API (tests point it at a local fake), and the name of
-    # the environment variable holding an API token (Account > Cloudflare Tunnel > Edit) on the
-    # machine that runs the deploy. The connector token is the secret `tunnel_token`.
+    # remote: the Cloudflare account (the connector token is the secret `tunnel_token`).
     "account_id": None,
+    # remote: Cloudflare's API (the tests point it at a local fake).
     "api_url": "https://api.cloudflare.com/client/v4",
+    # remote: the environment variable holding an API token (Account > Cloudflare Tunnel >
+    # Edit) on the machine that runs the deploy.
     "api_token_env": "CLOUDFLARE_API_TOKEN",
     # shared: the other site's cloudflared. Our rules point at the edge's host port.
     "shared": {
+        # Its config.yml on the target (an absolute path); our block goes in there.
         "config_file": "/volume1/web/cloudflared/config.yml",
+        # Its container, restarted when our block changes.
         "container": "cloudflared",
         # Its metrics server (`--metrics`): GET /ready must answer 200 after a restart.
         "metrics_url": "http://127.0.0.1:2000",
+        # Seconds it has to be ready again before the previous file is put back.
         "ready_timeout_s": 60,
         # Where its previous config.yml files are kept (one per change), under deploy_root.
         "backup_dir": "backups/cloudflared",
@@ -126,6 +132,7 @@ secrets: dict[str, Secret] = {
     "webhook_cocorico_hmac": {"length": 64},
     "tunnel_token": {"kind": "provided"},
 }
+# What a secret is unless it says otherwise (kinds above).
 secret_defaults: Secret = {"kind": "password", "length": 40, "bits": 3072, "reader_uid": 10001}
 
 # Databases. `service` is the container serving it; its password is the secret
@@ -172,12 +179,22 @@ service_defaults: Service = {
     "volumes": {},
     # Services that must be healthy before this one starts.
     "depends_on": [],
-    # Health: container healthcheck (`test`, or derived from `http`) and the HTTP route
-    # checked through the edge after every deploy (`path` as the app sees it, `status`).
-    # `gate_timeout_s`: how long a release waits for this service to be healthy and its route
-    # to answer before it rolls back (None: start_period_s + interval_s * (retries + 1) + 30).
-    "health": {"test": None, "http": None, "interval_s": 10, "timeout_s": 5, "retries": 5,
-               "start_period_s": 30, "gate_timeout_s": None},
+    # Health: the container's healthcheck and the route checked through the edge.
+    "health": {
+        # The container healthcheck (Compose `test` list), or None: derived from `http` (curl).
+        "test": None,
+        # {path, status}: the HTTP route (as the app sees it) checked through the edge after
+        # every deploy, or None.
+        "http": None,
+        # Healthcheck timing, in seconds and tries (Synology's engine has no start_interval).
+        "interval_s": 10,
+        "timeout_s": 5,
+        "retries": 5,
+        "start_period_s": 30,
+        # How long a release waits for this service to be healthy and its route to answer
+        # before it rolls back (None: start_period_s + interval_s * (retries + 1) + 30).
+        "gate_timeout_s": None,
+    },
     # Needs to reach the internet (joins the non-internal network even without a host port).
     "egress": False,
     # Memory limit, e.g. "512m", or None.
@@ -190,6 +207,7 @@ service_defaults: Service = {
     "by_tunnel_mode": {},
 }
 
+# The stack's services: each starts from service_defaults; `enabled: False` leaves one out.
 services: dict[str, Service] = {
     "postgres": {
         "image": "postgres:16.4-bookworm",

@@ -134,23 +134,21 @@ def test_rendering_is_deterministic(local):
            {p: f.sha256 for p, f in render(local).items()}
 
 
-@pytest.mark.skipif(not DOCKER, reason="needs the docker CLI with the compose plugin")
+@pytest.mark.docker
 def test_compose_2_20_accepts_the_file(local, local_files, tmp_path):
     version = subprocess.run([DOCKER, "compose", "version", "--short"], capture_output=True, text=True)
-    if version.returncode != 0:
-        pytest.skip("no compose plugin")
+    assert version.returncode == 0, "no compose plugin: make setup"
     root = write_tree(local_files, tmp_path, local.secret_files)
     result = subprocess.run([DOCKER, "compose", "config", "-q"], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert version.stdout.strip().lstrip("v") == "2.20.1"
 
 
-@pytest.mark.skipif(not DOCKER, reason="needs docker")
+@pytest.mark.docker
 def test_nginx_accepts_the_edge_config(local_files, tmp_path):
     probe = subprocess.run([DOCKER, "image", "inspect", "marketplace-local/base:bookworm"],
                            capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("local base image not built (make setup)")
+    assert probe.returncode == 0, "local base image not built: make setup"
     root = write_tree({p: f for p, f in local_files.items() if p.startswith("edge/")}, tmp_path)
     result = subprocess.run(
         [DOCKER, "run", "--rm", "--network", "none", "-v", f"{root}/edge/conf.d:/etc/nginx/conf.d:ro",

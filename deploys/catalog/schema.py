@@ -152,3 +152,11 @@ def _fits(value: Any, tp: Any) -> bool:
 def _describe(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) < 40 else text[:37] + '...'}"
+
+
+def fields_of(tp: Any) -> dict[str, Any]:
+    """The keys of a nested setting's shape and their types ({} for anything else)."""
+    tp = _unwrap(tp)
+    if not typing.is_typeddict(tp):
+        return {}
+    return {key: _unwrap(value) for key, value in _FIELDS[tp].items()}
