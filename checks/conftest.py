@@ -8,11 +8,13 @@ files/local-target/setup.sh); for the NAS pass --hosts=ssh://user@nas --sudo as 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import pytest
 
 from deploys import catalog as catalog_mod
+from deploys import layout
 from deploys.render import render
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,7 +59,7 @@ def managed_files(catalog):
 def docker(host, catalog):
     """Run `docker ARGS` on the target and return its stdout."""
     def run(*args: str) -> str:
-        return host.check_output(" ".join([catalog.docker_bin, *args]))
+        return host.check_output(shlex.join([catalog.docker_bin, *args]))
     return run
 
 
@@ -66,12 +68,12 @@ def stack_containers(docker, catalog) -> dict[str, dict]:
     """service -> {state, health, ports} of the stack's containers, read once per module."""
     import json
 
-    ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={catalog.project_name}").split()
+    ids = docker("ps", "-aq", "--filter", f"label={layout.PROJECT_LABEL}={catalog.project_name}").split()
     if not ids:
         return {}
     found = {}
     for item in json.loads(docker("inspect", *ids)):
-        name = item["Config"]["Labels"].get("com.docker.compose.service")
+        name = item["Config"]["Labels"].get(layout.SERVICE_LABEL)
         found[name] = {"state": item["State"]["Status"],
                        "health": (item["State"].get("Health") or {}).get("Status", "none"),
                        "ports": item["HostConfig"].get("PortBindings") or {}}

@@ -8,12 +8,16 @@ import shlex
 
 import pytest
 
+from deploys import layout
+
+PRIVATE_KEYS = layout.KEY_MOUNTS["private"][1]  # where a private key is mounted in a container
+
 
 @pytest.fixture(scope="module")
 def inspected(docker, catalog) -> dict[str, dict]:
     """service -> `docker inspect` of its container."""
-    ids = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={catalog.project_name}").split()
-    return {item["Config"]["Labels"]["com.docker.compose.service"]: item
+    ids = docker("ps", "-q", "--filter", f"label={layout.PROJECT_LABEL}={catalog.project_name}").split()
+    return {item["Config"]["Labels"][layout.SERVICE_LABEL]: item
             for item in json.loads(docker("inspect", *ids))} if ids else {}
 
 
@@ -22,7 +26,7 @@ def secret_values(host, catalog) -> dict[str, str]:
     """name -> value of every secret on the target (kept in memory; never printed)."""
     values = {}
     for name in catalog.used_secrets:
-        text = host.file(f"{catalog.deploy_root}/secrets/values/{name}").content_string.strip()
+        text = host.file(f"{catalog.deploy_root}/{layout.SECRET_VALUES}/{name}").content_string.strip()
         if catalog.secrets[name]["kind"] == "rsa_keypair":
             # The key's body lines: any of them in a command line would be a leak.
             values.update({f"{name}[{i}]": line for i, line in enumerate(text.splitlines()[1:-1])})
@@ -96,8 +100,8 @@ def test_killbill_and_kaui_have_their_ddl_loaded(host, catalog):
 def test_the_private_key_is_mounted_only_where_it_is_used(inspected, catalog):
     for name, item in inspected.items():
         mounts = {m["Destination"]: m for m in item["Mounts"]}
-        private = [d for d in mounts if d.startswith("/run/secrets/marketplace")]
-        uses = any(v.startswith("/run/secrets/marketplace") for v in catalog.services[name].env.values())
+        private = [d for d in mounts if d.startswith(PRIVATE_KEYS)]
+        uses = any(v.startswith(PRIVATE_KEYS) for v in catalog.services[name].env.values())
         assert bool(private) == uses, name
         for dest in private + [d for d in mounts if d.startswith("/run/marketplace/keys")]:
             assert mounts[dest]["RW"] is False, (name, dest)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 
+from deploys import layout
+
 # Database ports that must never be published, whatever the catalog says.
 NEVER_PUBLISHED = {5432, 6379, 3306, 27017, 8000, 12345}
 
@@ -78,10 +80,10 @@ def test_managed_files_match_the_catalog(host, catalog, managed_files):
 def test_secret_files_are_private(host, catalog):
     secrets = host.file(f"{catalog.deploy_root}/secrets")
     assert secrets.is_directory and secrets.mode == 0o700
-    assert host.file(f"{catalog.deploy_root}/secrets/values").mode == 0o700
+    assert host.file(f"{catalog.deploy_root}/{layout.SECRET_VALUES}").mode == 0o700
     for name in catalog.secret_files:
-        env = host.file(f"{catalog.deploy_root}/secrets/{name}.env")
+        env = host.file(f"{catalog.deploy_root}/{layout.secret_env_file(name)}")
         assert env.exists and env.mode == 0o600, name
         assert "{secret:" not in env.content_string, f"{name}.env has an unresolved secret"
     for name in catalog.used_secrets:
-        assert host.file(f"{catalog.deploy_root}/secrets/values/{name}").mode == 0o600, name
+        assert host.file(f"{catalog.deploy_root}/{layout.SECRET_VALUES}/{name}").mode == 0o600, name

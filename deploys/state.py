@@ -36,7 +36,6 @@ class ContainerState:
 
 @dataclass
 class TargetState:
-    root_exists: bool = False
     dirs: set[str] = field(default_factory=set)
     files: dict[str, FileState] = field(default_factory=dict)
     secret_values: set[str] = field(default_factory=set)
@@ -82,7 +81,6 @@ def parse_state(output: list[str]) -> TargetState:
     state = TargetState()
     if "noroot" in lines:
         return state
-    state.root_exists = True
     state.dirs = set(lines.get("dirs", []))
     stats = {}
     for line in lines.get("stat", []):

@@ -10,24 +10,24 @@ import pytest
 
 from deploys import catalog as catalog_mod
 from deploys.render import image_tag, render
-from tests import wattsun as wattsun_mod
+from tests.support import wattsun as wattsun_mod
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def local():
+def local_catalog():
     return catalog_mod.load("local")
 
 
 @pytest.fixture(scope="session")
-def staging():
+def staging_catalog():
     return catalog_mod.load("staging")
 
 
 @pytest.fixture(scope="session")
-def local_files(local):
-    return render(local)
+def local_files(local_catalog):
+    return render(local_catalog)
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def group_data(tmp_path):
     return write
 
 
-# -- end to end: the staging stack and the stand-in WattSun tunnel (tests/wattsun.py) ---------
+# -- end to end: the staging stack and the stand-in WattSun tunnel (tests/support/) -----------
 
 @pytest.fixture(scope="module")
 def staging_stack():
@@ -52,7 +52,7 @@ def staging_stack():
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{staging.edge.host_port}/edge-health", timeout=3)
     except OSError:
-        from tests.test_e2e import Deploy
+        from tests.support.staging import Deploy
 
         assert Deploy().rc == 0
     return staging

@@ -10,29 +10,29 @@ PORT_PLAN = {"edge": 3100, "connector": 3101, "condo": 3102, "killbill": 3103, "
              "kaui": 3105}
 
 
-def test_local_port_plan(local):
-    published = {n: s.host_port for n, s in local.services.items() if s.host_port is not None}
+def test_local_port_plan(local_catalog):
+    published = {n: s.host_port for n, s in local_catalog.services.items() if s.host_port is not None}
     assert published == PORT_PLAN
 
 
-def test_staging_is_local_shifted_by_its_offset(local, staging):
-    assert staging.project_name != local.project_name
-    assert staging.deploy_root != local.deploy_root
+def test_staging_is_local_shifted_by_its_offset(local_catalog, staging_catalog):
+    assert staging_catalog.project_name != local_catalog.project_name
+    assert staging_catalog.deploy_root != local_catalog.deploy_root
     for name, port in PORT_PLAN.items():
-        assert staging.services[name].host_port == port + 100
+        assert staging_catalog.services[name].host_port == port + 100
 
 
-def test_every_published_port_binds_loopback(local):
-    assert local.bind_address == "127.0.0.1"
+def test_every_published_port_binds_loopback(local_catalog):
+    assert local_catalog.bind_address == "127.0.0.1"
 
 
-def test_databases_are_not_published(local):
+def test_databases_are_not_published(local_catalog):
     for name in ("postgres", "redis", "cocorico-mysql", "cocorico-mongo"):
-        assert local.services[name].host_port is None
+        assert local_catalog.services[name].host_port is None
 
 
-def test_no_image_uses_latest_or_is_unpinned(local):
-    for svc in local.services.values():
+def test_no_image_uses_latest_or_is_unpinned(local_catalog):
+    for svc in local_catalog.services.values():
         assert svc.build or (":" in svc.image and not svc.image.endswith(":latest"))
 
 
@@ -65,58 +65,58 @@ def test_production_loads_once_the_operator_answers(group_data):
     assert [r.name for r in catalog.routes if r.hostname == "boma.wattsun.co.ke"] == ["billing", "api"]
 
 
-def test_killbill_is_served_under_billing_with_the_prefix_stripped(local):
-    route = local.services["killbill"].routes[0]
+def test_killbill_is_served_under_billing_with_the_prefix_stripped(local_catalog):
+    route = local_catalog.services["killbill"].routes[0]
     assert (route.hostname, route.path, route.strip_prefix) == ("boma.localhost", "/billing", True)
-    assert local.services["killbill"].health_url == "/billing/1.0/healthcheck"
+    assert local_catalog.services["killbill"].health_url == "/billing/1.0/healthcheck"
 
 
-def test_kaui_and_condo_get_their_own_hostnames_cocorico_the_root(local):
-    assert [(r.hostname, r.path) for r in local.services["kaui"].routes] == [("kaui.boma.localhost", "/")]
-    assert [(r.hostname, r.path) for r in local.services["condo"].routes] == [("condo.boma.localhost", "/")]
-    assert [(r.hostname, r.path) for r in local.services["cocorico"].routes] == [("boma.localhost", "/")]
+def test_kaui_and_condo_get_their_own_hostnames_cocorico_the_root(local_catalog):
+    assert [(r.hostname, r.path) for r in local_catalog.services["kaui"].routes] == [("kaui.boma.localhost", "/")]
+    assert [(r.hostname, r.path) for r in local_catalog.services["condo"].routes] == [("condo.boma.localhost", "/")]
+    assert [(r.hostname, r.path) for r in local_catalog.services["cocorico"].routes] == [("boma.localhost", "/")]
 
 
-def test_routes_are_ordered_most_specific_first(local):
-    main = [r.path for r in local.routes if r.hostname == "boma.localhost"]
+def test_routes_are_ordered_most_specific_first(local_catalog):
+    main = [r.path for r in local_catalog.routes if r.hostname == "boma.localhost"]
     assert main.index("/") == len(main) - 1
 
 
-def test_db_macros_expand_to_secret_tokens_not_values(local):
-    connector = local.services["connector"]
+def test_db_macros_expand_to_secret_tokens_not_values(local_catalog):
+    connector = local_catalog.services["connector"]
     assert connector.secret_env["DATABASE_URL"] == \
         "postgresql://connector:{secret:db_marketplace_password}@postgres:5432/marketplace"
-    assert local.services["killbill"].env["KILLBILL_DAO_URL"] == "jdbc:postgresql://postgres:5432/killbill"
+    assert local_catalog.services["killbill"].env["KILLBILL_DAO_URL"] == "jdbc:postgresql://postgres:5432/killbill"
     assert connector.secrets == [
         "db_cache_password", "db_marketplace_password", "jwt_signing", "killbill_api_key",
         "killbill_api_secret", "webhook_cocorico_hmac", "webhook_condo_hmac", "webhook_killbill_hmac"]
 
 
-def test_killbill_and_kaui_use_their_own_databases(local):
-    assert local.services["killbill"].env["KILLBILL_DAO_URL"].endswith("/killbill")
-    assert local.services["kaui"].env["KAUI_CONFIG_DAO_URL"].endswith("/kaui")
+def test_killbill_and_kaui_use_their_own_databases(local_catalog):
+    assert local_catalog.services["killbill"].env["KILLBILL_DAO_URL"].endswith("/killbill")
+    assert local_catalog.services["kaui"].env["KAUI_CONFIG_DAO_URL"].endswith("/kaui")
 
 
-def test_each_service_gets_its_own_secret_env_file(local):
-    assert set(local.secret_files) == {n for n, s in local.services.items() if s.secret_env}
-    assert "KB_ADMIN_PASSWORD" not in local.secret_files["kaui"]
-    assert local.secret_users("killbill_admin_password") == ["killbill"]
-    assert local.secret_users("db_cache_password") == ["redis", "connector", "condo"]
+def test_each_service_gets_its_own_secret_env_file(local_catalog):
+    assert set(local_catalog.secret_files) == {n for n, s in local_catalog.services.items() if s.secret_env}
+    assert "KB_ADMIN_PASSWORD" not in local_catalog.secret_files["kaui"]
+    assert local_catalog.secret_users("killbill_admin_password") == ["killbill"]
+    assert local_catalog.secret_users("db_cache_password") == ["redis", "connector", "condo"]
 
 
-def test_key_macros_mount_the_key_pair_read_only(local):
-    connector, condo = local.services["connector"], local.services["condo"]
+def test_key_macros_mount_the_key_pair_read_only(local_catalog):
+    connector, condo = local_catalog.services["connector"], local_catalog.services["condo"]
     assert connector.env["JWT_PRIVATE_KEY_FILE"] == "/run/secrets/marketplace/jwt_signing.pem"
     assert connector.volumes["secrets/keys"] == "/run/secrets/marketplace:ro"
     assert condo.env["JWT_PUBLIC_KEY_FILE"] == "/run/marketplace/keys/jwt_signing.pub.pem"
     assert condo.volumes == {"public/keys": "/run/marketplace/keys:ro"}
-    assert local.secret_users("jwt_signing") == ["connector", "condo", "cocorico"]
+    assert local_catalog.secret_users("jwt_signing") == ["connector", "condo", "cocorico"]
 
 
-def test_connector_integrations_come_from_the_health_routes(local):
+def test_connector_integrations_come_from_the_health_routes(local_catalog):
     import json
 
-    integrations = json.loads(local.services["connector"].env["INTEGRATIONS"])
+    integrations = json.loads(local_catalog.services["connector"].env["INTEGRATIONS"])
     assert integrations["killbill"] == "http://killbill:8080/1.0/healthcheck"
     assert "connector" not in integrations and "postgres" not in integrations
 

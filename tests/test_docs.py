@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import runpy
-from pathlib import Path
 
 from deploys.catalog import settings_doc
 from deploys.catalog.draft import GROUP_DATA, REPO

@@ -10,80 +10,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from deploys import catalog as catalog_mod
-from deploys.bench import changed_operations
-from tests.test_e2e import Deploy
+from tests.support.clone import Clone
+from tests.support.staging import changed_operations, cli, healthy, psql
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-
-
-class Clone:
-    """A git clone of this repository: commit changes to it, deploy from it."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        subprocess.run(["git", "clone", "-q", str(REPO), str(path)], check=True)
-        self.git("config", "user.email", "e2e@example.invalid")
-        self.git("config", "user.name", "e2e")
-        self.env = {**os.environ, "MARKETPLACE_TARGET": "staging", "MARKETPLACE_STATE": str(REPO / ".state")}
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True,
-                              check=True).stdout.strip()
-
-    def commit(self, message: str, edits: dict[str, tuple[str, str]] | None = None,
-               append: dict[str, str] | None = None) -> str:
-        for rel, (old, new) in (edits or {}).items():
-            text = (self.path / rel).read_text()
-            assert old in text, (rel, old)
-            (self.path / rel).write_text(text.replace(old, new))
-        for rel, extra in (append or {}).items():
-            with open(self.path / rel, "a") as fh:
-                fh.write(extra)
-        self.git("commit", "-qam", message)
-        return self.git("rev-parse", "HEAD")
-
-    def argv(self) -> list[str]:
-        return [str(VENV_BIN / "pyinfra"), "-y", "inventory.py", "deploys/marketplace.py"]
-
-    def deploy(self) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(), cwd=self.path, env=self.env, capture_output=True, text=True)
-
-    def start(self) -> subprocess.Popen:
-        return subprocess.Popen(self.argv(), cwd=self.path, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-    def rendered(self) -> dict[str, str]:
-        """path -> sha256 of every file the clone's HEAD renders for staging."""
-        code = ("import json; from deploys import catalog; from deploys.render import render; "
-                "print(json.dumps({p: m.sha256 for p, m in render(catalog.load('staging')).items()}))")
-        return json.loads(subprocess.run([sys.executable, "-c", code], cwd=self.path, capture_output=True,
-                                         text=True, check=True).stdout)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(VENV_BIN / "python"), "-m", "deploys.cli", *args], cwd=REPO,
-                          capture_output=True, text=True, env={**os.environ, "MARKETPLACE_TARGET": "staging"})
 
 
 @pytest.fixture(scope="module")
-def staging():
-    catalog = catalog_mod.load("staging")
-    if not Path(catalog.deploy_root, "releases", "last-good").exists():
-        assert Deploy().rc == 0
-    return catalog
-
-
-@pytest.fixture(scope="module")
-def clone(staging, tmp_path_factory):
+def clone(staging_stack, tmp_path_factory):
     return Clone(tmp_path_factory.mktemp("releases") / "repo")
 
 
@@ -124,15 +63,6 @@ def running_images(catalog) -> dict[str, str]:
     return dict(line.split() for line in lines)
 
 
-def psql(catalog, sql: str) -> str:
-    return subprocess.run(["docker", "exec", f"{catalog.project_name}-postgres-1", "psql", "-U", "postgres",
-                           "-d", "marketplace", "-tAc", sql], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def healthy(catalog) -> bool:
-    return subprocess.run(["bash", f"{catalog.deploy_root}/scripts/healthcheck.sh"], capture_output=True).returncode == 0
-
-
 STAGING = "group_data/staging.py"
 CONNECTOR_LIVE = ('        if path in ("/api/health", "/api/health/live"):\n'
                   '            status, body = health(with_integrations=path == "/api/health")')
@@ -140,31 +70,31 @@ BROKEN_LIVE = ('        if path in ("/api/health", "/api/health/live"):\n'
                '            status, body = 503, {"ok": False, "error": "release B is broken on purpose"}')
 
 
-def test_a_good_release_is_recorded(staging, clone):
+def test_a_good_release_is_recorded(staging_stack, clone):
     commit = clone.commit("release A: connector log level", append={
         STAGING: '\nservices = {"connector": {"env": {"LOG_LEVEL": "info"}}}\n'})
     result = clone.deploy()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    rid = newest(staging)
+    rid = newest(staging_stack)
     assert rid.endswith(commit[:7])
-    assert pointer(staging, "current") == pointer(staging, "last-good") == rid
-    assert (releases_dir(staging) / rid / "status").read_text().strip() == "good"
-    record = json.loads((releases_dir(staging) / rid / "deploy.json").read_text())
+    assert pointer(staging_stack, "current") == pointer(staging_stack, "last-good") == rid
+    assert (releases_dir(staging_stack) / rid / "status").read_text().strip() == "good"
+    record = json.loads((releases_dir(staging_stack) / rid / "deploy.json").read_text())
     assert record["commit"] == commit and record["dirty"] is False
     assert record["who"] and record["host"] and record["since"]
     assert record["files"] == clone.rendered()
-    assert release_files(staging, rid) == target_files(staging, release_files(staging, rid))
-    assert set(release_images(staging, rid)) == set(staging.services)
-    assert release_images(staging, rid) == running_images(staging)
-    audit = (releases_dir(staging) / "audit.log").read_text()
+    assert release_files(staging_stack, rid) == target_files(staging_stack, release_files(staging_stack, rid))
+    assert set(release_images(staging_stack, rid)) == set(staging_stack.services)
+    assert release_images(staging_stack, rid) == running_images(staging_stack)
+    audit = (releases_dir(staging_stack) / "audit.log").read_text()
     assert f"{rid} good" in audit
     listing = cli("releases", "staging")
     assert listing.returncode == 0 and rid in listing.stdout and "current last-good" in listing.stdout
 
 
-def test_a_failing_release_is_rolled_back_automatically(staging, clone):
-    good = pointer(staging, "last-good")
-    psql(staging, "CREATE TABLE IF NOT EXISTS e2e_release_rows (n int); TRUNCATE e2e_release_rows; "
+def test_a_failing_release_is_rolled_back_automatically(staging_stack, clone):
+    good = pointer(staging_stack, "last-good")
+    psql(staging_stack, "CREATE TABLE IF NOT EXISTS e2e_release_rows (n int); TRUNCATE e2e_release_rows; "
                   "INSERT INTO e2e_release_rows SELECT generate_series(1, 25);")
     commit = clone.commit("release B: a connector that fails its health check", edits={
         "files/connector/connector.py": (CONNECTOR_LIVE, BROKEN_LIVE)}, append={
@@ -176,34 +106,34 @@ def test_a_failing_release_is_rolled_back_automatically(staging, clone):
     assert "gate: connector FAILED: unhealthy" in output
     assert "---- connector: last log lines" in output and "---- connector: last health check" in output
     assert f"rolled back: running now is release {good}, healthy" in output
-    failed = newest(staging)
+    failed = newest(staging_stack)
     assert failed.endswith(commit[:7])
-    assert (releases_dir(staging) / failed / "status").read_text().strip() == f"rolled-back-to:{good}"
-    assert pointer(staging, "current") == pointer(staging, "last-good") == good
-    assert healthy(staging)
-    assert running_images(staging) == release_images(staging, good)
-    assert target_files(staging, release_files(staging, good)) == release_files(staging, good)
-    assert psql(staging, "SELECT count(*) FROM e2e_release_rows") == "25"
+    assert (releases_dir(staging_stack) / failed / "status").read_text().strip() == f"rolled-back-to:{good}"
+    assert pointer(staging_stack, "current") == pointer(staging_stack, "last-good") == good
+    assert healthy(staging_stack)
+    assert running_images(staging_stack) == release_images(staging_stack, good)
+    assert target_files(staging_stack, release_files(staging_stack, good)) == release_files(staging_stack, good)
+    assert psql(staging_stack, "SELECT count(*) FROM e2e_release_rows") == "25"
     clone.git("revert", "--no-edit", "HEAD")  # the next releases build on A again
 
 
-def test_a_release_that_changes_an_apps_image_snapshots_its_database(staging, clone):
+def test_a_release_that_changes_an_apps_image_snapshots_its_database(staging_stack, clone):
     clone.commit("release C: a new connector build", edits={
         "files/connector/connector.py": ('"""Marketplace connector', '"""Marketplace connector (release C)')})
     result = clone.deploy()
     assert result.returncode == 0, result.stdout[-3000:]
-    rid = newest(staging)
-    dump = releases_dir(staging) / rid / "snapshots" / "marketplace.dump"
+    rid = newest(staging_stack)
+    dump = releases_dir(staging_stack) / rid / "snapshots" / "marketplace.dump"
     assert dump.stat().st_size > 0
-    assert f"{rid} snapshot of marketplace" in (releases_dir(staging) / "audit.log").read_text()
-    assert pointer(staging, "last-good") == rid
+    assert f"{rid} snapshot of marketplace" in (releases_dir(staging_stack) / "audit.log").read_text()
+    assert pointer(staging_stack, "last-good") == rid
 
 
-def test_a_concurrent_deploy_is_refused_naming_the_holder(staging, clone):
+def test_a_concurrent_deploy_is_refused_naming_the_holder(staging_stack, clone):
     clone.commit("release D: kaui log level", append={
         STAGING: 'services = {"kaui": {"env": {"LOG_LEVEL": "info"}}}\n'})
     first = clone.start()
-    lock = releases_dir(staging) / ".lock" / "owner"
+    lock = releases_dir(staging_stack) / ".lock" / "owner"
     deadline = time.monotonic() + 60
     while not lock.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -216,11 +146,11 @@ def test_a_concurrent_deploy_is_refused_naming_the_holder(staging, clone):
     assert f"since {holder['since']}" in refused and "nothing was touched" in refused
     out, _ = first.communicate(timeout=600)
     assert first.returncode == 0, out[-3000:]
-    assert not (releases_dir(staging) / ".lock").exists()
+    assert not (releases_dir(staging_stack) / ".lock").exists()
 
 
-def test_a_lock_from_elsewhere_needs_make_unlock(staging, clone):
-    lock_dir = releases_dir(staging) / ".lock"
+def test_a_lock_from_elsewhere_needs_make_unlock(staging_stack, clone):
+    lock_dir = releases_dir(staging_stack) / ".lock"
     lock_dir.mkdir()
     (lock_dir / "owner").write_text(json.dumps({"id": "x", "who": "ops@other-host", "host": "other-host",
                                                 "pid": 1, "since": "2026-11-23T01:02:03Z"}) + "\n")
@@ -230,19 +160,19 @@ def test_a_lock_from_elsewhere_needs_make_unlock(staging, clone):
     unlocked = cli("unlock", "staging")
     assert unlocked.returncode == 0 and "released the lock of" in unlocked.stdout
     assert not lock_dir.exists()
-    assert "released by hand (make unlock)" in (releases_dir(staging) / "audit.log").read_text()
+    assert "released by hand (make unlock)" in (releases_dir(staging_stack) / "audit.log").read_text()
     again = clone.deploy()
     assert again.returncode == 0, again.stdout[-2000:]
 
 
-def test_a_killed_deploy_leaves_no_half_written_file_and_the_next_run_converges(staging, clone):
+def test_a_killed_deploy_leaves_no_half_written_file_and_the_next_run_converges(staging_stack, clone):
     before = clone.rendered()
-    clone.commit("release E: condo log level and a new connector build", edits={
-        "files/connector/connector.py": ('(release C)', '(release E)')}, append={
+    clone.commit("release E: condo log level and a new connector build", append={
+        "files/connector/connector.py": "\n# release E\n",
         STAGING: 'services = {"condo": {"env": {"LOG_LEVEL": "info"}}}\n'})
     after = clone.rendered()
     proc = clone.start()
-    release_root = releases_dir(staging)
+    release_root = releases_dir(staging_stack)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         ids = [p for p in release_root.iterdir() if p.is_dir() and (p / "deploy.json").exists()]
@@ -251,8 +181,8 @@ def test_a_killed_deploy_leaves_no_half_written_file_and_the_next_run_converges(
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    for path, sha in target_files(staging, [p for p in set(before) | set(after)
-                                            if Path(staging.deploy_root, p).exists()]).items():
+    for path, sha in target_files(staging_stack, [p for p in set(before) | set(after)
+                                            if Path(staging_stack.deploy_root, p).exists()]).items():
         assert sha in {before.get(path), after.get(path)}, f"{path} is neither the old nor the new version"
     # The cut connection leaves the release script running on the target for a moment: the
     # lock is only taken over once it has ended.
@@ -265,32 +195,35 @@ def test_a_killed_deploy_leaves_no_half_written_file_and_the_next_run_converges(
     assert recovered.returncode == 0, recovered.stdout[-3000:]
     if left_locked:  # else the release script finished on its own and released it
         assert "taking over the lock" in recovered.stdout + recovered.stderr
-    assert healthy(staging)
+    assert healthy(staging_stack)
     rerun = clone.deploy()
     assert rerun.returncode == 0 and changed_operations(rerun.stdout + rerun.stderr) == 0
 
 
-def test_make_rollback_and_reapplying_an_older_commit_converge_to_it(staging, clone):
-    current = pointer(staging, "current")
+def test_make_rollback_and_reapplying_an_older_commit_converge_to_it(staging_stack, clone):
+    clone.commit("release F: condo log level", append={
+        STAGING: 'services = {"condo": {"env": {"LOG_LEVEL": "debug"}}}\n'})
+    assert clone.deploy().returncode == 0  # at least two good releases, whatever ran before
+    current = pointer(staging_stack, "current")
     previous = cli("rollback", "staging")
     assert previous.returncode == 0, previous.stdout + previous.stderr
-    back = pointer(staging, "current")
+    back = pointer(staging_stack, "current")
     assert back != current
-    assert target_files(staging, release_files(staging, back)) == release_files(staging, back)
-    assert running_images(staging) == release_images(staging, back)
-    assert healthy(staging)
+    assert target_files(staging_stack, release_files(staging_stack, back)) == release_files(staging_stack, back)
+    assert running_images(staging_stack) == release_images(staging_stack, back)
+    assert healthy(staging_stack)
     # Straight to a named release.
     named = cli("rollback", "staging", current)
-    assert named.returncode == 0 and pointer(staging, "current") == current
-    assert running_images(staging) == release_images(staging, current)
+    assert named.returncode == 0 and pointer(staging_stack, "current") == current
+    assert running_images(staging_stack) == release_images(staging_stack, current)
     # Re-applying an older commit: `git checkout <commit>`, then the usual deploy.
     head = clone.git("rev-parse", "HEAD")
     clone.git("checkout", "-q", "HEAD~1")
     older = clone.deploy()
     assert older.returncode == 0, older.stdout[-3000:]
     wanted = clone.rendered()
-    assert target_files(staging, wanted) == wanted
+    assert target_files(staging_stack, wanted) == wanted
     clone.git("checkout", "-q", head)
     assert clone.deploy().returncode == 0
     wanted = clone.rendered()
-    assert target_files(staging, wanted) == wanted
+    assert target_files(staging_stack, wanted) == wanted

@@ -12,7 +12,7 @@ import pytest
 from deploys import catalog as catalog_mod
 from deploys.render import render
 from deploys.shared_tunnel import merge
-from tests.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
+from tests.support.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
 
 pytestmark = pytest.mark.e2e
 

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cloudflare import ACCOUNT, TOKEN, TUNNEL, FakeCloudflare
-from tests.test_e2e import Deploy
-from deploys.bench import changed_operations
-from tests.test_e2e_releases import Clone
-from tests.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
+from tests.support.clone import Clone
+from tests.support.fake_cloudflare import ACCOUNT, TOKEN, TUNNEL, FakeCloudflare
+from tests.support.staging import Deploy, changed_operations
+from tests.support.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
 
 pytestmark = pytest.mark.e2e
 STAGING = "group_data/staging.py"

@@ -34,8 +34,8 @@ def test_rules_are_most_specific_first_anchored_and_end_with_the_catch_all(rende
     assert all(r["service"] == "http://edge:80" for r in rendered_rules[:-1])
 
 
-def test_the_catalogs_ingress_is_proved(local, staging):
-    for catalog in (local, staging):
+def test_the_catalogs_ingress_is_proved(local_catalog, staging_catalog):
+    for catalog in (local_catalog, staging_catalog):
         assert ingress.prove(catalog, edge_config(catalog)) == []
 
 
@@ -66,15 +66,15 @@ def test_a_rule_after_the_catch_all_can_never_match():
     assert "the last rule is not a catch-all" in " ".join(ingress.prove_rules_only(rules))
 
 
-def test_an_edge_that_sends_a_route_elsewhere_is_caught(local):
-    conf = edge_config(local).replace("set $upstream connector;", "set $upstream killbill;")
-    problems = ingress.prove(local, conf)
+def test_an_edge_that_sends_a_route_elsewhere_is_caught(local_catalog):
+    conf = edge_config(local_catalog).replace("set $upstream connector;", "set $upstream killbill;")
+    problems = ingress.prove(local_catalog, conf)
     assert any("route api" in p and "killbill:8080" in p and "not connector:8080" in p for p in problems)
 
 
-def test_tunnel_rules_that_miss_a_route_are_caught(local):
-    rules = [r for r in ingress.tunnel_rules(local) if r.route != "kaui"]
-    problems = ingress.prove(local, edge_config(local), rules)
+def test_tunnel_rules_that_miss_a_route_are_caught(local_catalog):
+    rules = [r for r in ingress.tunnel_rules(local_catalog) if r.route != "kaui"]
+    problems = ingress.prove(local_catalog, edge_config(local_catalog), rules)
     assert any("route kaui" in p and "http_status:404" in p for p in problems)
 
 
@@ -87,8 +87,8 @@ def test_tunnel_rules_that_miss_a_route_are_caught(local):
     ("https://condo.boma.localhost/condo/x", ["route condo", "=> service condo"]),
     ("https://elsewhere.example/", ["rule 6 {service: http_status:404}", "=> http_status:404"]),
 ])
-def test_explain_follows_a_url_through_the_tunnel_and_the_edge(local, url, lines):
-    text = "\n".join(ingress.explain(local, edge_config(local), url))
+def test_explain_follows_a_url_through_the_tunnel_and_the_edge(local_catalog, url, lines):
+    text = "\n".join(ingress.explain(local_catalog, edge_config(local_catalog), url))
     for line in lines:
         assert line in text, text
 

@@ -16,9 +16,9 @@ from deploys.state import parse_state
 
 
 @pytest.fixture
-def scratch(local, tmp_path):
+def scratch(local_catalog, tmp_path):
     """The local catalog with its deploy root in a scratch folder."""
-    return dataclasses.replace(local, deploy_root=str(tmp_path))
+    return dataclasses.replace(local_catalog, deploy_root=str(tmp_path))
 
 
 def run(catalog, **values) -> subprocess.CompletedProcess:

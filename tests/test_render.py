@@ -31,8 +31,8 @@ def write_tree(files, root: Path, secret_files=()) -> Path:
     return root
 
 
-def test_every_enabled_service_is_in_the_compose_file(local, compose):
-    assert list(compose["services"]) == list(local.services)
+def test_every_enabled_service_is_in_the_compose_file(local_catalog, compose):
+    assert list(compose["services"]) == list(local_catalog.services)
 
 
 def test_services_restart_and_have_healthchecks(compose):
@@ -42,10 +42,10 @@ def test_services_restart_and_have_healthchecks(compose):
         assert "start_interval" not in svc["healthcheck"], name
 
 
-def test_dependencies_wait_for_health(local, compose):
+def test_dependencies_wait_for_health(local_catalog, compose):
     for name, svc in compose["services"].items():
         assert svc.get("depends_on", {}) == {
-            dep: {"condition": "service_healthy"} for dep in local.services[name].depends_on}
+            dep: {"condition": "service_healthy"} for dep in local_catalog.services[name].depends_on}
 
 
 def test_ports_publish_on_loopback_only(compose):
@@ -89,29 +89,41 @@ def test_secret_env_and_scripts_have_private_or_exec_modes(local_files):
     assert local_files["scripts/start_all.sh"].mode & stat.S_IXUSR
 
 
-def test_image_tags_follow_the_build_context_content(local, tmp_path):
-    svc = local.services["connector"]
-    assert image_tag(local, svc).startswith("marketplace/connector:")
-    assert image_tag(local, local.services["postgres"]) != image_tag(local, svc)
+def test_image_tags_follow_the_build_context_content(local_catalog, tmp_path):
+    import dataclasses
+
+    def tag_of(files: dict[str, str]) -> str:
+        context = tmp_path / str(len(list(tmp_path.iterdir())))
+        for name, text in files.items():
+            (context / name).parent.mkdir(parents=True, exist_ok=True)
+            (context / name).write_text(text)
+        svc = dataclasses.replace(local_catalog.services["connector"], build=str(context))
+        return image_tag(local_catalog, svc)
+
+    same = tag_of({"Dockerfile": "FROM base\n", "app.py": "print(1)\n"})
+    assert same.startswith("marketplace/connector:")
+    assert tag_of({"Dockerfile": "FROM base\n", "app.py": "print(1)\n"}) == same
+    assert tag_of({"Dockerfile": "FROM base\n", "app.py": "print(2)\n"}) != same
+    assert tag_of({"Dockerfile": "FROM base\n", "lib/app.py": "print(1)\n"}) != same
 
 
-def test_a_mounted_config_change_touches_only_its_service(local, local_files):
+def test_a_mounted_config_change_touches_only_its_service(local_catalog, local_files):
     from deploys.render import config_hash
 
     files = dict(local_files)
-    before = {n: config_hash(files, s) for n, s in local.services.items()}
+    before = {n: config_hash(files, s) for n, s in local_catalog.services.items()}
     conf = files["edge/conf.d/marketplace.conf"]
     files["edge/conf.d/marketplace.conf"] = type(conf)(conf.path, conf.content + b"\n# x\n", conf.mode)
-    after = {n: config_hash(files, s) for n, s in local.services.items()}
+    after = {n: config_hash(files, s) for n, s in local_catalog.services.items()}
     assert {n for n in before if before[n] != after[n]} == {"edge"}
 
 
-def test_cloudflared_ingress_sends_every_hostname_to_the_edge_and_ends_with_404(local, local_files):
+def test_cloudflared_ingress_sends_every_hostname_to_the_edge_and_ends_with_404(local_catalog, local_files):
     config = yaml.safe_load(local_files["cloudflared/config.yml"].content)
-    assert config["tunnel"] == local.tunnel["id"]
+    assert config["tunnel"] == local_catalog.tunnel["id"]
     rules = config["ingress"]
     assert rules[-1] == {"service": "http_status:404"}
-    assert {r["hostname"] for r in rules[:-1]} == set(local.hostnames.values())
+    assert {r["hostname"] for r in rules[:-1]} == set(local_catalog.hostnames.values())
     assert all(r["service"] == "http://edge:80" for r in rules[:-1])
 
 
@@ -121,24 +133,24 @@ def test_edge_strips_the_billing_prefix_and_keeps_api(local_files):
     assert "location ^~ /api/ {" in conf and "rewrite ^/api/" not in conf
 
 
-def test_dsm_tasks_run_the_rendered_scripts(local, local_files):
+def test_dsm_tasks_run_the_rendered_scripts(local_catalog, local_files):
     import json
 
     tasks = json.loads(local_files["dsm/tasks.json"].content)["tasks"]
     assert [t.get("event") for t in tasks] == ["bootup", None]
-    assert tasks[0]["script"].startswith(f"bash {local.deploy_root}/scripts/start_all.sh >> ")
+    assert tasks[0]["script"].startswith(f"bash {local_catalog.deploy_root}/scripts/start_all.sh >> ")
 
 
-def test_rendering_is_deterministic(local):
-    assert {p: f.sha256 for p, f in render(local).items()} == \
-           {p: f.sha256 for p, f in render(local).items()}
+def test_rendering_is_deterministic(local_catalog):
+    assert {p: f.sha256 for p, f in render(local_catalog).items()} == \
+           {p: f.sha256 for p, f in render(local_catalog).items()}
 
 
 @pytest.mark.docker
-def test_compose_2_20_accepts_the_file(local, local_files, tmp_path):
+def test_compose_2_20_accepts_the_file(local_catalog, local_files, tmp_path):
     version = subprocess.run([DOCKER, "compose", "version", "--short"], capture_output=True, text=True)
     assert version.returncode == 0, "no compose plugin: make setup"
-    root = write_tree(local_files, tmp_path, local.secret_files)
+    root = write_tree(local_files, tmp_path, local_catalog.secret_files)
     result = subprocess.run([DOCKER, "compose", "config", "-q"], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert version.stdout.strip().lstrip("v") == "2.20.1"

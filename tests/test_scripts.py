@@ -46,10 +46,10 @@ def shared_catalog(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def every_script(local, staging, shared_catalog, tmp_path_factory) -> dict[str, str]:
+def every_script(local_catalog, staging_catalog, shared_catalog, tmp_path_factory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("scripts")
     written = {}
-    for catalog in (local, staging, shared_catalog):
+    for catalog in (local_catalog, staging_catalog, shared_catalog):
         label = f"{catalog.target}-{catalog.tunnel['mode']}"
         for name, text in rendered_shell(catalog).items():
             path = out / label / name
@@ -87,11 +87,11 @@ def test_a_line_break_cannot_enter_a_heredoc():
         template.render(value="A=1\nEOF\nrm -rf /")
 
 
-def test_hostile_values_reach_the_lock_owner_literally(local, tmp_path):
+def test_hostile_values_reach_the_lock_owner_literally(local_catalog, tmp_path):
     import dataclasses
     import json
 
-    catalog = dataclasses.replace(local, deploy_root=str(tmp_path / "it's $(here)"))
+    catalog = dataclasses.replace(local_catalog, deploy_root=str(tmp_path / "it's $(here)"))
     me = {"id": "x", "who": "a'b\"c $(touch pwned) `id`", "pid": 1}
     script = render.command(catalog, "lock", action="take", me=me, stale_id=None)
     result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, cwd=tmp_path)

@@ -26,14 +26,14 @@ def values_of(root):
     return {p.name: p.read_text() for p in (root / "secrets" / "values").iterdir()}
 
 
-def test_generates_every_secret_and_resolves_every_token(root, local):
+def test_generates_every_secret_and_resolves_every_token(root, local_catalog):
     out = run(root).stdout
     values = values_of(root)
-    assert set(values) == set(local.used_secrets)
-    passwords = {n: v for n, v in values.items() if local.secrets[n]["kind"] == "password"}
-    assert all(len(v) == local.secrets[name]["length"] and v.isalnum() for name, v in passwords.items())
+    assert set(values) == set(local_catalog.used_secrets)
+    passwords = {n: v for n, v in values.items() if local_catalog.secrets[n]["kind"] == "password"}
+    assert all(len(v) == local_catalog.secrets[name]["length"] and v.isalnum() for name, v in passwords.items())
     assert len(set(values.values())) == len(values)
-    for name in local.secret_files:
+    for name in local_catalog.secret_files:
         env = root / "secrets" / f"{name}.env"
         assert stat.S_IMODE(env.stat().st_mode) == 0o600
         assert "{secret:" not in env.read_text()
@@ -62,14 +62,14 @@ def test_secret_folders_are_private(root):
         assert stat.S_IMODE(os.stat(root / folder).st_mode) == 0o700
 
 
-def test_the_jwt_key_pair_is_rsa_private_0600_public_readable(root, local):
+def test_the_jwt_key_pair_is_rsa_private_0600_public_readable(root, local_catalog):
     run(root)
     private = root / "secrets" / "values" / "jwt_signing"
     assert private.read_text().startswith("-----BEGIN PRIVATE KEY-----")
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     mounted = root / "secrets" / "keys" / "jwt_signing.pem"
     assert stat.S_IMODE(mounted.stat().st_mode) == 0o600
-    assert mounted.stat().st_uid == local.secrets["jwt_signing"]["reader_uid"]
+    assert mounted.stat().st_uid == local_catalog.secrets["jwt_signing"]["reader_uid"]
     public = root / "public" / "keys" / "jwt_signing.pub.pem"
     assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
     assert stat.S_IMODE(public.stat().st_mode) == 0o644

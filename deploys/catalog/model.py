@@ -109,12 +109,6 @@ class Service:
         route = self.routes[0]
         return (route.prefix if route.strip_prefix else "") + self.health.http_path
 
-    @property
-    def internal_health_url(self) -> str | None:
-        if not (self.health.http_path and self.port):
-            return None
-        return f"http://{self.name}:{self.port}{self.health.http_path}"
-
 
 @dataclass
 class Catalog:
