@@ -10,13 +10,13 @@ stack is a release (scripts/release.sh: health gate, automatic rollback, recorde
 from pyinfra import host
 
 from deploys import catalog as catalog_mod
-from deploys import cloudflare, layout, lock, operations, plan as plan_mod, release, render
+from deploys import cloudflare, commands, layout, lock, operations, plan as plan_mod, release, render
 from deploys.facts import StackState
 
 catalog = catalog_mod.load(host.data.target)
 files = render.render(catalog)
 desired = plan_mod.Desired.of(catalog, files)
-state = host.get_fact(StackState, script=render.state_command(catalog, desired))
+state = host.get_fact(StackState, script=commands.state_command(catalog, desired))
 try:
     plan = plan_mod.build(desired, state, lock.is_stale)
 except plan_mod.PlanRefused as refused:

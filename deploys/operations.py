@@ -9,7 +9,7 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 
-from deploys import layout, render
+from deploys import commands, layout
 from deploys.catalog import Catalog
 from deploys.plan import Plan
 
@@ -32,7 +32,7 @@ def take_lock(plan: Plan, catalog: Catalog, me: dict):
         return
     if plan.takeover:
         host.log(f"lock: taking over the lock of {plan.takeover} (its deploy is no longer running)")
-    yield _sh(render.command(catalog, "lock", action="take", me=me, stale_id=plan.takeover))
+    yield _sh(commands.command(catalog, "lock", action="take", me=me, stale_id=plan.takeover))
 
 
 @operation()
@@ -62,7 +62,7 @@ def files(plan: Plan, group: str, catalog: Catalog, validate: list[str] | None =
             yield FileUploadCommand(BytesIO(mf.content), temp)
             if validate:
                 yield StringCommand(*(QuoteString(a.replace("{}", temp)) for a in validate))
-    yield _sh(render.install_command(catalog, pushes))
+    yield _sh(commands.install_command(catalog, pushes))
 
 
 @operation()
@@ -112,7 +112,7 @@ def release_lock(plan: Plan, catalog: Catalog, me: dict):
     if not plan.changes:
         host.noop("no lock was taken")
         return
-    yield _sh(render.command(catalog, "lock", action="release", me=me))
+    yield _sh(commands.command(catalog, "lock", action="release", me=me))
 
 
 @operation()

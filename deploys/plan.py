@@ -17,13 +17,6 @@ from deploys.catalog import Catalog
 from deploys.layout import ManagedFile
 from deploys.state import TargetState
 
-# The groups of managed files, in the order they are pushed: the build contexts, then the
-# configuration and scripts (secrets.sh among them, run next), then the compose file (checked
-# with `docker compose config -q` against the secret env files before it replaces the old one),
-# then, in shared tunnel mode, the other site's config with our block.
-GROUPS = ("contexts", "config", "compose", "shared")
-
-
 class PlanRefused(Exception):
     """The deploy must not start: nothing was touched (the message says why)."""
 
@@ -56,6 +49,10 @@ class Desired:
     root: str
     owner: str
     dirs: tuple[str, ...]
+    # The managed files by group: "contexts" (build contexts), "config" (configuration and
+    # scripts, secrets.sh among them), "compose" (checked by `docker compose config -q` against
+    # the secret env files before it replaces the old one), "shared" (shared tunnel mode: the
+    # other site's config with our block; added by the plan).
     groups: dict[str, tuple[ManagedFile, ...]]
     # service -> (image tag, config hash) its running container must carry
     containers: dict[str, tuple[str, str]]
@@ -127,10 +124,14 @@ class Plan:
 
     @property
     def changes(self) -> list[Change]:
-        """Every change, in the order it is made (snapshots are part of the release)."""
-        found = [*self.folders, *(c for g in GROUPS for c in self.files.get(g, []))]
-        found += [c for c in (self.secrets, self.shared) if c] + self.converge + self.snapshots
-        return found
+        """Every change, in the order the deploy makes it (deploys/marketplace.py): folders,
+        contexts, config, secrets, the compose file, the shared tunnel, the release (its
+        converge reasons, then the databases it dumps first)."""
+        files = self.files
+        return [*self.folders, *files.get("contexts", []), *files.get("config", []),
+                *([self.secrets] if self.secrets else []), *files.get("compose", []),
+                *files.get("shared", []), *([self.shared] if self.shared else []),
+                *self.converge, *self.snapshots]
 
     def pushes(self, group: str) -> list[tuple[ManagedFile, str]]:
         """(file, "upload" | "fix") of a group, as the files operation applies them."""

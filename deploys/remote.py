@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from deploys import release, render
+from deploys import commands, release
 from deploys.catalog import REPO, load
 
 
@@ -46,7 +46,7 @@ class Target:
         deploy would (sudo when the inventory says so). With echo, its output goes to ours."""
         from pyinfra.api import QuoteString, StringCommand
 
-        script = render.command(self.catalog, name, **values)
+        script = commands.command(self.catalog, name, **values)
         ok, output = self.host.run_shell_command(StringCommand("sh", "-c", QuoteString(script)),
                                                  **self.arguments)
         if echo:

@@ -9,113 +9,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import shlex
 from pathlib import Path
-
-import jinja2
 
 from deploys import layout
 from deploys.catalog import REPO, Catalog, Service
 from deploys.ingress import tunnel_rules
 from deploys.layout import COMPOSE_FILE, ManagedFile
-
-TEMPLATES = REPO / "templates"
+from deploys.templates import shell_context, template
 # The ops scripts (templates/scripts/NAME.sh.j2 -> scripts/NAME.sh) and their modes.
 SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup_postgres": 0o755, "healthcheck": 0o755,
            "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700}
-
-
-class Shell(str):
-    """Text that is safe where a shell template puts it: a quoted word (`sq`, `words`) or a
-    checked heredoc line (`line`)."""
-
-
-def shell_word(value) -> Shell:
-    """The one quoting filter of shell templates (`| sq`): one word, whatever the value."""
-    return Shell(shlex.quote(str(value)))
-
-
-def shell_words(values) -> Shell:
-    """An argv list as shell words (`| words`)."""
-    return Shell(" ".join(shlex.quote(str(v)) for v in values))
-
-
-def heredoc_line(value) -> Shell:
-    """A value inside a quoted heredoc (`| line`): taken literally, so only a line break could
-    escape it, and it is refused."""
-    text = str(value)
-    if "\n" in text or "\r" in text:
-        raise ValueError(f"{text[:40]!r}...: a line break cannot be written into a script's heredoc")
-    return Shell(text)
-
-
-def _finalize(value):
-    """Shell templates print nothing that has not been through one of their quoting filters."""
-    if isinstance(value, Shell):
-        return value
-    raise jinja2.TemplateError(f"unquoted value {str(value)[:60]!r} in a shell template: "
-                               "pass it through | sq (a word), | words (an argv) or | line")
-
-
-def pg_ident(name: str) -> str:
-    """A PostgreSQL identifier, double-quoted."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def sql_literal(text: str) -> str:
-    """An SQL string literal, single-quoted."""
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def mysql_ident(name: str) -> str:
-    """A MySQL identifier, backquoted."""
-    return "`" + str(name).replace("`", "``") + "`"
-
-
-def _compose_scalar(value) -> str:
-    """A YAML (JSON) value with Compose's `$` interpolation escaped in every string."""
-    def escape(v):
-        if isinstance(v, str):
-            return v.replace("$", "$$")
-        if isinstance(v, dict):
-            return {k: escape(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [escape(x) for x in v]
-        return v
-    return json.dumps(escape(value), sort_keys=True)
-
-
-@functools.lru_cache(maxsize=None)
-def _env(shell: bool) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True,
-                             finalize=_finalize if shell else None,
-                             # bash's ${#array[@]} is not a Jinja comment in a shell template
-                             comment_start_string="{##" if shell else "{#",
-                             comment_end_string="##}" if shell else "#}")
-    env.filters.update(cq=_compose_scalar, sq=shell_word, words=shell_words, line=heredoc_line,
-                       json=lambda v: json.dumps(v, sort_keys=True), pg_ident=pg_ident,
-                       sql_literal=sql_literal, mysql_ident=mysql_ident)
-    env.globals["layout"] = layout
-    return env
-
-
-def template(name: str) -> jinja2.Template:
-    """A template by its path under templates/; `.sh.j2` ones are shell templates."""
-    return _env(name.endswith(".sh.j2")).get_template(name)
-
-
-def shell_context(catalog: Catalog) -> dict:
-    """What every shell template may use besides the catalog."""
-    edge = catalog.services.get("edge")
-    edge_url = f"http://{catalog.bind_address}:{edge.host_port}" if edge and edge.host_port else ""
-    return {"c": catalog, "state_format": layout.STATE_FORMAT, "edge_url": edge_url}
-
-
-def command(catalog: Catalog, name: str, **values) -> str:
-    """A command that runs on the target (templates/commands/NAME.sh.j2), rendered."""
-    return template(f"commands/{name}.sh.j2").render(**shell_context(catalog), **values)
 
 
 def build_files(service: Service) -> dict[str, bytes]:
@@ -243,21 +146,3 @@ def secret_file_preview(catalog: Catalog) -> dict[str, str]:
     """What scripts/secrets.sh writes, with each secret shown as a placeholder."""
     return {layout.secret_env_file(name): "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
             for name, values in sorted(catalog.secret_files.items())}
-
-
-def state_command(catalog: Catalog, desired) -> str:
-    """The StackState fact's command (templates/commands/state.sh.j2) for a plan.Desired."""
-    return command(catalog, "state", dirs=desired.dirs, files=desired.state_files,
-                   routes=desired.probes, shared_config_file=desired.shared_config_file)
-
-
-def install_command(catalog: Catalog, pushes: list[tuple[ManagedFile, str]]) -> str:
-    """templates/commands/install.sh.j2 for (file, "upload" | "fix") pairs of one group."""
-    by_mode: dict[str, list[str]] = {}
-    moves = []
-    for mf, action in pushes:
-        path = mf.path + layout.TEMP_SUFFIX if action == "upload" else mf.path
-        by_mode.setdefault(f"{mf.mode:o}", []).append(path)
-        if action == "upload":
-            moves.append((path, mf.path))
-    return command(catalog, "install", by_mode=dict(sorted(by_mode.items())), moves=moves)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from deploys import lock, render
+from deploys import commands, lock
 from deploys.state import parse_state
 
 
@@ -22,7 +22,7 @@ def scratch(local_catalog, tmp_path):
 
 
 def run(catalog, **values) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-c", render.command(catalog, "lock", **values)], capture_output=True,
+    return subprocess.run(["sh", "-c", commands.command(catalog, "lock", **values)], capture_output=True,
                           text=True)
 
 

@@ -10,7 +10,7 @@ import jinja2
 import pytest
 
 from deploys import catalog as catalog_mod
-from deploys import layout, lock, render
+from deploys import commands, layout, lock, render, templates
 from deploys.plan import Desired
 
 SHELLCHECK = shutil.which("shellcheck")
@@ -22,14 +22,14 @@ def rendered_shell(catalog) -> dict[str, str]:
     found = {p: f.content.decode() for p, f in files.items()
              if p.endswith(".sh") and not p.startswith(f"{layout.BUILD}/")}
     me = lock.owner("20261129T000000Z-abcdef0", "abcdef0")
-    found["commands/state.sh"] = render.state_command(catalog, Desired.of(catalog, files))
+    found["commands/state.sh"] = commands.state_command(catalog, Desired.of(catalog, files))
     for action in ("take", "release", "unlock"):
-        found[f"commands/lock-{action}.sh"] = render.command(catalog, "lock", action=action, me=me,
+        found[f"commands/lock-{action}.sh"] = commands.command(catalog, "lock", action=action, me=me,
                                                              stale_id="old")
-    found["commands/locked.sh"] = render.command(catalog, "locked", me=me,
+    found["commands/locked.sh"] = commands.command(catalog, "locked", me=me,
                                                  steps=[["bash", "scripts/release.sh", "rollback"]])
-    found["commands/script.sh"] = render.command(catalog, "script", script="release", args=["list"])
-    found["commands/install.sh"] = render.install_command(
+    found["commands/script.sh"] = commands.command(catalog, "script", script="release", args=["list"])
+    found["commands/install.sh"] = commands.install_command(
         catalog, [(files[layout.ENV_FILE], "upload"), (files[layout.script("gate")], "fix")])
     return found
 
@@ -74,15 +74,15 @@ def test_shellcheck_finds_nothing(every_script):
 
 
 def test_a_value_that_skips_the_quoting_filter_does_not_render():
-    template = render._env(True).from_string("echo {{ value }}\n")
+    template = templates._env(True).from_string("echo {{ value }}\n")
     with pytest.raises(jinja2.TemplateError, match="unquoted value"):
         template.render(value="$(touch /tmp/x)")
-    quoted = render._env(True).from_string("echo {{ value | sq }}\n").render(value="$(touch /tmp/x)")
+    quoted = templates._env(True).from_string("echo {{ value | sq }}\n").render(value="$(touch /tmp/x)")
     assert quoted == "echo '$(touch /tmp/x)'\n"
 
 
 def test_a_line_break_cannot_enter_a_heredoc():
-    template = render._env(True).from_string("cat <<'EOF'\n{{ value | line }}\nEOF\n")
+    template = templates._env(True).from_string("cat <<'EOF'\n{{ value | line }}\nEOF\n")
     with pytest.raises(ValueError, match="line break"):
         template.render(value="A=1\nEOF\nrm -rf /")
 
@@ -93,7 +93,7 @@ def test_hostile_values_reach_the_lock_owner_literally(local_catalog, tmp_path):
 
     catalog = dataclasses.replace(local_catalog, deploy_root=str(tmp_path / "it's $(here)"))
     me = {"id": "x", "who": "a'b\"c $(touch pwned) `id`", "pid": 1}
-    script = render.command(catalog, "lock", action="take", me=me, stale_id=None)
+    script = commands.command(catalog, "lock", action="take", me=me, stale_id=None)
     result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "it's $(here)" / "releases/.lock/owner").read_text()) == me

@@ -89,7 +89,8 @@ def test_the_state_command_reads_the_shared_config_and_the_fact_decodes_it(share
     import base64
 
     from deploys.plan import Desired
-    from deploys.render import render, state_command
+    from deploys.commands import state_command
+    from deploys.render import render
     from deploys.state import parse_state
 
     command = state_command(shared, Desired.of(shared, render(shared)))
