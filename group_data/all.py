@@ -427,4 +427,4 @@ class Service(TypedDict, total=False):
     egress: bool
     mem_limit: str | None
     compose: dict[str, Any]
-    by_tunnel_mode: dict[Literal["local", "remote", "shared"], dict[str, Any]]
+    by_tunnel_mode: dict[Literal["local", "remote", "shared"], Service]
