@@ -38,3 +38,29 @@ def test_every_case_says_what_it_shows():
     for path in CASES:
         case = plan_world.case(path)
         assert case["description"] and ("changes" in case or "refused" in case), path.name
+
+
+def test_the_plan_is_pure_it_imports_no_pyinfra():
+    import subprocess
+    import sys
+
+    code = "import sys, deploys.plan, deploys.state; print(any(m.startswith('pyinfra') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
+def test_what_the_local_catalog_asks_of_its_target(local_catalog, local_files):
+    desired = plan_mod.Desired.of(local_catalog, local_files)
+    grouped = [mf.path for group in desired.groups.values() for mf in group]
+    assert sorted(grouped) == sorted(local_files)  # every file in exactly one group
+    assert [mf.path for mf in desired.groups["compose"]] == ["docker-compose.yml"]
+    assert all(p.startswith("build/") for p in (mf.path for mf in desired.groups["contexts"]))
+    assert set(desired.containers) == {"postgres", "redis", "connector", "killbill", "kaui", "condo",
+                                       "cocorico-mysql", "cocorico-mongo", "cocorico", "edge", "cloudflared"}
+    assert desired.probes["killbill"] == plan_mod.Probe("boma.localhost", "/billing/1.0/healthcheck", 200)
+    assert set(desired.probes) == {"connector", "killbill", "kaui", "condo", "cocorico"}
+    assert desired.servers == {"marketplace": "postgres", "killbill": "postgres", "kaui": "postgres",
+                               "condo": "postgres"}
+    assert desired.users["killbill"] == ("killbill",) and desired.users["connector"] == ("marketplace",)
+    assert set(desired.ddl.values()) == {"killbill", "kaui"}
+    assert desired.shared_config_file is None and "scripts/secrets.sh" in desired.state_files
