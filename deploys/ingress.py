@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+import re2
 from urllib.parse import urlsplit
 
 from deploys.catalog import Catalog, Route
@@ -31,13 +33,28 @@ class Rule:
     route: str | None = None
 
     def matches(self, host: str, path: str) -> bool:
-        if self.hostname:
-            if self.hostname.startswith("*."):
-                if not host.endswith(self.hostname[1:]):
+        """cloudflared's matching (ingress/rule.go): the request's port is ignored, hostnames
+        compare case-insensitively, `*` is every host, a leading `*.` any subdomain (not the
+        apex); `path` is an RE2 regular expression searched in the path (unanchored)."""
+        host = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host.lower()
+        wanted = (self.hostname or "").lower()
+        if wanted and wanted != "*":
+            if wanted.startswith("*."):
+                if not host.endswith(wanted[1:]) or host == wanted[2:]:
                     return False
-            elif host != self.hostname:
+            elif host != wanted:
                 return False
-        return self.path is None or re.search(self.path, path) is not None
+        return self.path is None or re2.search(self.path, path) is not None
+
+    def invalid(self) -> str | None:
+        """Why cloudflared would refuse this rule's path (not RE2: lookaround, backreferences)."""
+        if self.path is None:
+            return None
+        try:
+            re2.compile(self.path)
+        except re2.error as exc:
+            return f"path {self.path!r} is not an RE2 regular expression ({exc})"
+        return None
 
     def describe(self) -> str:
         parts = [f"hostname: {self.hostname}"] if self.hostname else []

@@ -64,17 +64,23 @@ def block(catalog: Catalog, indent: str) -> str:
 def check_foreign(foreign: list[Rule], ours: list[Rule], catalog: Catalog, insert_at: int) -> list[str]:
     """Why our block cannot go in: a foreign rule that claims our hostname or takes our routes."""
     problems = []
-    hostnames = set(catalog.hostnames.values())
+    hostnames = {h.lower() for h in catalog.hostnames.values()}
     for i, rule in enumerate(foreign):
-        if rule.hostname in hostnames:
+        if rule.invalid():
+            problems.append(f"foreign rule {i + 1} {rule.describe()}: {rule.invalid()}")
+        elif rule.hostname and rule.hostname.lower() in hostnames:
             problems.append(f"foreign rule {i + 1} {rule.describe()} claims {rule.hostname}, which "
                             "the marketplace serves: remove it from the shared config")
+    if problems:
+        return problems
     merged = foreign[:insert_at] + ours + foreign[insert_at:]
     for route in catalog.routes:
         for path in probes(route):
             hit = first_match(merged, route.hostname, path)
             if hit and hit[0] < insert_at:
-                problems.append(f"foreign rule {hit[0] + 1} {hit[1].describe()} would shadow ours: "
+                ours_rule = first_match(ours, route.hostname, path)
+                problems.append(f"foreign rule {hit[0] + 1} {hit[1].describe()} would shadow ours "
+                                f"{ours_rule[1].describe() if ours_rule else ''}: "
                                 f"https://{route.hostname}{path} (route {route.name}) never reaches it")
                 break
     return sorted(set(problems), key=problems.index)

@@ -45,6 +45,11 @@ reserved_ports: dict[int, str] = {
     5000: "DSM's web UI (HTTP)",
     5001: "DSM's web UI (HTTPS)",
 }
+# Container powers over the host (privileged, cap_add, pid/ipc/uts/userns_mode/cgroup: host,
+# devices, an unconfined security_opt, volumes_from) are refused in a service's `compose`
+# unless granted here: service -> the powers it may use. Grant one only with a reason.
+allowed_powers: dict[str, list[Literal["privileged", "cap_add", "pid", "ipc", "uts", "devices",
+                                       "userns_mode", "security_opt", "cgroup", "volumes_from"]]] = {}
 # Owner of every managed file and directory.
 file_owner: str = "root"
 # Upper bound for `docker compose up --wait`, in seconds.
@@ -164,6 +169,9 @@ service_defaults: Service = {
     "build_args": {},
     # Port the app listens on inside its container.
     "port": None,
+    # The database engine this service is the server of (postgres, redis, mysql, mongodb), or
+    # None; a database of `databases` must name a service that serves its engine.
+    "serves": None,
     # Port published on bind_address (plus port_offset), or None: not published.
     "host_port": None,
     # True: published on every address, not only bind_address (never a database).
@@ -212,6 +220,7 @@ services: dict[str, Service] = {
     "postgres": {
         "image": "postgres:16.4-bookworm",
         "port": 5432,
+        "serves": "postgres",
         # Roles, databases and DDL: scripts/ensure_databases.sh, after it is healthy and
         # before the apps start.
         "env": {"POSTGRES_DB": "postgres", "POSTGRES_USER": "postgres"},
@@ -222,6 +231,7 @@ services: dict[str, Service] = {
     "redis": {
         "image": "redis:7.2.5-bookworm",
         "port": 6379,
+        "serves": "redis",
         # The config (with requirepass) is fed on stdin: no password in any argv, and
         # redis-server replaces the shell (PID 1, so `docker stop` reaches it).
         "command": ["sh", "-c", "exec redis-server - <<EOF\nrequirepass $REDIS_PASSWORD\n"
@@ -294,6 +304,7 @@ services: dict[str, Service] = {
     "cocorico-mysql": {
         "image": "mysql:5.7.44",
         "port": 3306,
+        "serves": "mysql",
         "env": {"MYSQL_DATABASE": "{db:cocorico.name}", "MYSQL_USER": "{db:cocorico.user}"},
         "secret_env": {"MYSQL_PASSWORD": "{db:cocorico.password}",
                        "MYSQL_ROOT_PASSWORD": "{secret:cocorico_mysql_root_password}"},
@@ -303,6 +314,7 @@ services: dict[str, Service] = {
     "cocorico-mongo": {
         "image": "mongo:4.4.29",
         "port": 27017,
+        "serves": "mongodb",
         "env": {"MONGO_INITDB_ROOT_USERNAME": "{db:cocorico_docs.user}"},
         "secret_env": {"MONGO_INITDB_ROOT_PASSWORD": "{db:cocorico_docs.password}"},
         "volumes": {"cocorico/mongo": "/data/db"},
@@ -416,6 +428,7 @@ class Service(TypedDict, total=False):
     build: str | None
     build_args: dict[str, str]
     port: int | None
+    serves: Literal["postgres", "redis", "mysql", "mongodb"] | None
     host_port: int | None
     public: bool
     command: list[str] | None

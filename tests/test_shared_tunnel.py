@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -100,3 +102,48 @@ def test_the_state_command_reads_the_shared_config_and_the_fact_decodes_it(share
     output = ["@dirs", "@shared", encoded[:60], encoded[60:], "@end"]
     assert parse_state(output).shared_config == WATTSUN
     assert parse_state(["@dirs", "@end"]).shared_config is None
+
+
+def _with_rule(rule: str) -> str:
+    """WATTSUN with one more foreign rule just before its catch-all."""
+    return WATTSUN.replace("  - service: http_status:404", rule + "  - service: http_status:404")
+
+
+@pytest.mark.parametrize("rule, why", [
+    # cloudflared compares hostnames case-insensitively
+    ("  - hostname: BOMA.WattSun.co.ke\n    service: http://localhost:3000\n", "claims BOMA.WattSun.co.ke"),
+    # a lone `*` is every host; its path is searched unanchored: /x/api matches `api`
+    ("  - hostname: \"*\"\n    path: api\n    service: http://localhost:3000\n", "would shadow ours"),
+    # a path alone (no hostname) is every host too
+    ("  - path: \"^/billing\"\n    service: http://localhost:3000\n", "would shadow ours"),
+    # cloudflared would refuse a regular expression RE2 cannot compile
+    ("  - hostname: shop.wattsun.co.ke\n    path: \"^/(?!admin)\"\n    service: http://localhost:3000\n",
+     "is not an RE2 regular expression"),
+])
+def test_foreign_rules_are_matched_the_way_cloudflared_matches_them(shared, rule, why):
+    with pytest.raises(SharedTunnelError, match=re.escape(why)):
+        merge(_with_rule(rule), shared)
+
+
+def test_a_shadowing_refusal_names_both_rules(shared):
+    with pytest.raises(SharedTunnelError) as refused:
+        merge(_with_rule("  - path: \"^/billing\"\n    service: http://localhost:3000\n"), shared)
+    assert "foreign rule 3 {path: ^/billing, service: http://localhost:3000}" in str(refused.value)
+    assert "{hostname: boma.wattsun.co.ke, path: ^/billing(/|$), service: http://127.0.0.1:3100}" in str(refused.value)
+
+
+def test_a_legitimate_foreign_rule_for_another_hostname_is_kept_byte_for_byte(shared):
+    text = _with_rule("  - hostname: \"*.shop.wattsun.co.ke\"   # the shops\n    path: ^/(en|fr)/\n"
+                      "    service: http://localhost:3000\n")
+    merged = merge(text, shared)
+    assert without_block(merged, shared) == text
+
+
+def test_the_request_port_is_ignored_and_the_apex_is_not_a_subdomain():
+    from deploys.ingress import Rule
+
+    assert Rule("x", "boma.wattsun.co.ke").matches("BOMA.wattsun.co.ke:443", "/")
+    assert Rule("x", "*.wattsun.co.ke").matches("shop.wattsun.co.ke", "/")
+    assert not Rule("x", "*.wattsun.co.ke").matches("wattsun.co.ke", "/")
+    assert Rule("x", "*").matches("anything.example", "/")
+    assert Rule("x", None, "api").matches("h", "/x/api/y")

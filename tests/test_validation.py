@@ -98,3 +98,23 @@ def test_pyinfra_refuses_a_bad_catalog_before_connecting(tmp_path):
     output = result.stdout + result.stderr
     assert "services.condo.image" in output and "Nothing was touched" in output
     assert "Connecting" not in output and "192.0.2.1" not in output.split("problem(s)")[0]
+
+
+GOOD = yaml.safe_load((REPO / "tests/fixtures/good_catalogs.yaml").read_text())
+
+
+@pytest.mark.parametrize("case", GOOD, ids=[c["id"] for c in GOOD])
+def test_close_but_good_input_stays_accepted(group_data, case):
+    root = group_data("local", BASE["local"] + case["set"] + "\n")
+    catalog = catalog_mod.load("local", root)
+    assert catalog.services
+
+
+def test_a_value_with_shell_characters_reaches_the_env_file_literally(group_data):
+    from deploys.render import render
+
+    value = "$(touch /tmp/x) `id` 'quoted' \"double\" ; & |"
+    root = group_data("local", BASE["local"] + f"services = {{'connector': {{'secret_env': {{'GREETING': {value!r}}}}}}}\n")
+    catalog = catalog_mod.load("local", root)
+    script = render(catalog)["scripts/secrets.sh"].content.decode()
+    assert f"\nGREETING={value}\n" in script  # inside the quoted heredoc: taken literally

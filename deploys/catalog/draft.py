@@ -6,6 +6,7 @@ from __future__ import annotations
 import __future__
 import re
 import runpy
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,21 @@ class CatalogError(Exception):
         super().__init__(f"catalog for target {target!r} has {len(problems)} problem(s):\n{lines}")
 
 
-def _load_file(path: Path) -> dict[str, Any]:
-    values = runpy.run_path(str(path))
+def _load_file(path: Path, problems: list[Problem]) -> dict[str, Any]:
+    """A group_data file's settings; a file that does not run adds a problem naming it and the
+    line, and reads as empty."""
+    try:
+        values = runpy.run_path(str(path))
+    except SyntaxError as exc:
+        problems.append(Problem("(file)", f"syntax error at line {exc.lineno}: {exc.msg}", source_label(path),
+                                "fix the Python syntax there"))
+        return {}
+    except Exception as exc:  # noqa: BLE001 - any error of a settings file is the operator's to fix
+        line = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
+                     if f.filename == str(path)), "?")
+        problems.append(Problem("(file)", f"{type(exc).__name__} at line {line}: {exc}", source_label(path),
+                                "a group_data file only sets values"))
+        return {}
     return {k: v for k, v in values.items()
             if not k.startswith("_") and not callable(v) and type(v).__name__ != "module"
             and not isinstance(v, __future__._Feature)}
@@ -68,15 +82,22 @@ def layers(target: str, group_data: Path) -> list[tuple[Path, dict[str, Any]]]:
     if not target_file.exists():
         raise CatalogError(target, [Problem("target", f"no group_data file {target_file.name}",
                                             str(group_data), f"one of: {', '.join(TARGETS)}")])
-    own = _load_file(target_file)
+    problems: list[Problem] = []
+    own = _load_file(target_file, problems)
     extends = own.pop("extends", [])
     extends = [extends] if isinstance(extends, str) else list(extends)
-    result = [(group_data / "all.py", _load_file(group_data / "all.py"))]
+    result = [(group_data / "all.py", _load_file(group_data / "all.py", problems))]
     for name in extends:
-        data = _load_file(group_data / f"{name}.py")
+        if not (group_data / f"{name}.py").is_file():
+            problems.append(Problem("extends", f"no group_data file {name}.py", source_label(target_file),
+                                    "name a file of group_data/, without .py"))
+            continue
+        data = _load_file(group_data / f"{name}.py", problems)
         data.pop("extends", None)  # a file's own extends apply when it is the target
         result.append((group_data / f"{name}.py", data))
     result.append((target_file, own))
+    if problems:
+        raise CatalogError(target, problems)
     return result
 
 

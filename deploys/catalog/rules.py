@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from deploys.catalog import safety
 from deploys.catalog.draft import REPO, Draft
 from deploys.catalog.model import MACRO, Catalog
 
@@ -46,8 +47,18 @@ WEAK_PASSWORDS = {"password", "strongpassword", "marketpass", "killbill", "kaui"
                   "changeme", "secret", "root", "postgres", "mysql", "redis", "123456",
                   "12345678", "letmein", "qwerty", "lavabo"}
 MIN_SECRET_LENGTH = 16
-SECRET_KEY = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY$", re.IGNORECASE)
-URL_PASSWORD = re.compile(r"://[^/:@\s]+:([^@/\s]+)@")
+# An environment variable whose value is a credential, by its name (PGPASSWORD, REDISCLI_AUTH,
+# AWS_SECRET_ACCESS_KEY, ...) unless the name says it holds something else (a path, a duration:
+# JWT_PRIVATE_KEY_FILE, TOKEN_TTL_SECONDS).
+SECRET_KEY = re.compile(r"PASSW(OR)?D|(^|_)(PWD|SECRET|TOKEN|AUTH|API_?KEY|ACCESS_KEY|PRIVATE_KEY|"
+                        r"CREDENTIALS?)(_|$)", re.IGNORECASE)
+NOT_A_SECRET = re.compile(r"_(FILE|PATH|DIR|TTL|SECONDS|MINUTES|HOURS|DAYS|LENGTH|TIMEOUT|URL|HOST|PORT|"
+                          r"ENABLED|TYPE|NAME|HEADER|USER|METHOD|ALGORITHM|ISSUER|AUDIENCE)$", re.IGNORECASE)
+# A credential inside a value: a URL's password (redis://:pw@, postgresql://u:pw@) or a query
+# parameter (jdbc:...?password=pw).
+URL_PASSWORD = re.compile(r"://[^/:@\s]*:([^@/\s]+)@")
+QUERY_PASSWORD = re.compile(r"[?&;](?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)=([^&;\s]+)",
+                            re.IGNORECASE)
 # Compose keys Synology's Compose 2.20.1 rejects or ignores (and what needs them).
 COMPOSE_2_20_REJECTS = {
     "develop": "Compose Watch (`develop`) needs Compose 2.22",
@@ -60,14 +71,18 @@ CATALOG_OWNED = {"image": "image", "build": "build", "ports": "host_port", "envi
                  "network_mode": "egress", "depends_on": "depends_on", "healthcheck": "health",
                  "command": "command", "labels": "(managed)", "restart": "(managed)",
                  "mem_limit": "mem_limit", "container_name": "project_name"}
+# A tag that names one build: a version with at least major.minor (16.4, 7.2.5-bookworm,
+# 2024.12.2), a commit sha (deadbeef), or a date or build number of six digits or more.
+# `latest`, `16`, `1-alpine`, `bookworm`, `lts` float.
+PINNED_TAG = re.compile(r"^v?\d+\.\d+|^[0-9a-f]{7,40}$|\d{6,}")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 PREFIX = re.compile(r"^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?/?$")
 
 
-def check(catalog: Catalog, builder: Draft) -> None:
-    """Run every rule; problems go to the builder."""
-    for rule in RULES:
-        rule(catalog, builder)
+def check(catalog: Catalog, draft: Draft) -> None:
+    """Run every rule (safety.py's first); problems go to the draft."""
+    for rule in [*safety.RULES, *RULES]:
+        rule(catalog, draft)
 
 
 def _database_services(catalog: Catalog) -> dict[str, str]:
@@ -120,14 +135,19 @@ def killbill_debug_ports(catalog: Catalog, b: Draft) -> None:
 
 def exposure(catalog: Catalog, b: Draft) -> None:
     """Published ports bind a loopback address: the tunnel is the only way in."""
+    address = catalog.bind_address
+    bracketed = address.startswith("[") and address.endswith("]")
     try:
-        loopback = ipaddress.ip_address(catalog.bind_address).is_loopback
+        ip = ipaddress.ip_address(address[1:-1] if bracketed else address)
     except ValueError:
-        loopback = False
-    if not loopback:
-        b.problem(("bind_address",), f"{catalog.bind_address!r} is not a loopback address: every "
+        ip = None
+    if ip is None or not ip.is_loopback:
+        b.problem(("bind_address",), f"{address!r} is not a loopback address: every "
                   "published port would be reachable from the network",
-                  "keep 127.0.0.1; mark a service public=True if it really must be reachable")
+                  "keep 127.0.0.1 (or [::1]); mark a service public=True if it really must be reachable")
+    elif ip.version == 6 and not bracketed:
+        b.problem(("bind_address",), f"{address!r}: an IPv6 address in a port binding is bracketed",
+                  f"write [{address}]")
 
 
 def images(catalog: Catalog, b: Draft) -> None:
@@ -150,7 +170,7 @@ def images(catalog: Catalog, b: Draft) -> None:
         if tag is None:
             b.problem(where, f"{svc.image!r} has no tag: it means `latest`",
                       f"pin a version, e.g. {repo}:1.2.3")
-        elif tag == "latest" or not re.search(r"\d", tag):
+        elif not PINNED_TAG.search(tag):
             b.problem(where, f"{svc.image!r} uses the floating tag {tag!r}",
                       f"pin a version, e.g. {repo}:1.2.3 (a tag that names a release)")
 
@@ -167,6 +187,9 @@ def _image_parts(image: str) -> tuple[str, str | None, str | None]:
 def routes(catalog: Catalog, b: Draft) -> None:
     """Routes name a hostname and an enabled service, use plain prefixes, put no root-only app
     under a prefix, and never shadow each other."""
+    if b.raw["routes"] and "edge" not in catalog.services:
+        b.problem(("services", "edge", "enabled"), "the routes need the edge: it is the tunnel's only "
+                  "origin", "enable the edge, or set every route to None")
     services = b.all_raw()
     claimed: dict[tuple[str, str], str] = {}
     for key, route in sorted(b.raw["routes"].items()):
@@ -239,10 +262,11 @@ def inline_secrets(catalog: Catalog, b: Draft) -> None:
         for section in ("env", "secret_env"):
             for key, value in svc[section].items():
                 value = str(value)
-                in_url = URL_PASSWORD.search(value)
-                if in_url and not MACRO.search(in_url.group(1)):
-                    value = in_url.group(1)
-                elif not SECRET_KEY.search(key) or MACRO.search(value) or not value:
+                embedded = URL_PASSWORD.search(value) or QUERY_PASSWORD.search(value)
+                if embedded and not MACRO.search(embedded.group(1)):
+                    value = embedded.group(1)
+                elif (not SECRET_KEY.search(key) or NOT_A_SECRET.search(key) or MACRO.search(value)
+                      or not value):
                     continue
                 where = ("services", name, section, key)
                 if value.lower() in WEAK_PASSWORDS or len(value) < MIN_SECRET_LENGTH:
@@ -275,8 +299,6 @@ def compose_extras(catalog: Catalog, b: Draft) -> None:
                 b.problem(where, "env_file in the map form (path/required) needs Compose 2.24")
             if key == "healthcheck" and isinstance(value, dict) and "start_interval" in value:
                 b.problem(where + ("start_interval",), COMPOSE_2_20_REJECTS["start_interval"])
-            if key == "privileged" and value:
-                b.problem(where, "a privileged container owns the NAS", "grant cap_add instead")
 
 
 def _as_list(value: Any) -> list:
@@ -292,9 +314,15 @@ def databases(catalog: Catalog, b: Draft) -> None:
             for value in svc[section].values():
                 for db in re.findall(r"\{db:([A-Za-z0-9_\-]+)\.", str(value)):
                     users.setdefault(db, set()).add(name)
+    servers = b.all_raw()
     for db, spec in catalog.databases.items():
-        if spec["service"] not in b.all_raw():
+        server = servers.get(spec["service"])
+        if server is None:
             b.problem(("databases", db, "service"), f"unknown service {spec['service']!r}")
+        elif server.get("serves") != spec["engine"]:
+            b.problem(("databases", db, "service"), f"{spec['service']} serves "
+                      f"{server.get('serves') or 'no database'}, not a {spec['engine']} database",
+                      f"name a service with serves={spec['engine']!r}")
         for i, ddl in enumerate(spec["ddl"]):
             if not (REPO / ddl).is_file() and spec["service"] in catalog.services:
                 b.problem(("databases", db, "ddl"), f"DDL file {ddl} (item {i}) does not exist",

@@ -16,7 +16,7 @@ import tokenize
 import typing
 from pathlib import Path
 
-from deploys.catalog import schema
+from deploys.catalog import safety, schema
 from deploys.catalog.draft import GROUP_DATA
 
 HEADER = """# Settings
@@ -96,7 +96,38 @@ def generate(all_file: Path = GROUP_DATA / "all.py") -> str:
                     f"{_above(comments, node.lineno)} |")
         if typing.is_typeddict(typing.get_origin(tp) or tp):
             rows += _rows(name, node.value, tp, comments, source)
-    return HEADER + "\n".join(rows) + "\n"
+    return HEADER + "\n".join(rows) + "\n" + _patterns()
+
+
+def _patterns() -> str:
+    """The patterns and the allow-list the catalog enforces (deploys/catalog/safety.py)."""
+    names = "\n".join(f"| {kind} | `{pattern.pattern}` | {why} |"
+                      for kind, (pattern, why) in safety.NAMES.items())
+    powers = "\n".join(f"| `{key}` | {why} |" for key, why in safety.POWERS.items())
+    return f"""
+## Names, paths and powers
+
+Names become paths, shell words, SQL identifiers and Compose keys, so each kind has one pattern:
+
+| name | pattern | in words |
+| --- | --- | --- |
+{names}
+
+Paths: a volume's source, `tunnel.credentials_file` and `tunnel.shared.backup_dir` are relative
+paths under `deploy_root` (`{safety.RELATIVE_PATH.pattern}`: no `..`, nothing absolute); a volume
+is never mounted at the Docker socket; build contexts and DDL files are inside this repository.
+`deploy_root` and `backup_dir` are absolute, normalised, at least two levels deep (three under a
+DSM volume: never a whole volume or shared folder such as `/volume1/web`), and never a system
+directory ({", ".join(f"`{d}`" for d in sorted(safety.SYSTEM_DIRS))}, or inside
+{", ".join(f"`{d}`" for d in safety.SYSTEM_TREES)}).
+
+Container powers in a service's `compose` are refused unless `allowed_powers` names the service
+and the power:
+
+| power | what it gives the container |
+| --- | --- |
+{powers}
+"""
 
 
 if __name__ == "__main__":

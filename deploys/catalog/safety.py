@@ -1,0 +1,227 @@
+"""What a catalog must never be able to do to the NAS, whoever wrote it: names that become paths,
+shell words or SQL identifiers; paths that leave the deploy root; container powers over the host;
+values that cannot be written safely; macros that do not parse.
+
+Each pattern and allow-list is documented once here and in docs/SETTINGS.md (allowed_powers).
+The rules read the merged raw data (disabled services too) and report through the draft.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from pathlib import Path
+from typing import Any
+
+from deploys.catalog.draft import REPO, Draft
+from deploys.catalog.model import MACRO, Catalog
+
+# -- names: one pattern each; they become paths, shell words, SQL identifiers, compose keys ----
+NAMES = {
+    "service": (re.compile(r"^[a-z][a-z0-9-]{0,62}$"), "lowercase letters, digits and '-', starting with a letter"),
+    "database": (re.compile(r"^[a-z][a-z0-9_]{0,62}$"), "lowercase letters, digits and '_', starting with a letter "
+                 "(no '-': it becomes an SQL identifier and part of a secret's name)"),
+    "user": (re.compile(r"^[a-z][a-z0-9_]{0,62}$"), "lowercase letters, digits and '_', starting with a letter"),
+    "secret": (re.compile(r"^[a-z][a-z0-9_]{0,62}$"), "lowercase letters, digits and '_', starting with a letter"),
+    "route": (re.compile(r"^[a-z][a-z0-9_-]{0,62}$"), "lowercase letters, digits, '_' and '-'"),
+    "hostname key": (re.compile(r"^[a-z][a-z0-9_-]{0,62}$"), "lowercase letters, digits, '_' and '-'"),
+    "env": (re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"), "letters, digits and '_', not starting with a digit"),
+}
+# A path under the deploy root: relative segments of safe characters, no '.' or '..'.
+RELATIVE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
+# deploy_root and backup_dir: never one of these, nor inside the first group.
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin",
+                "/sys", "/usr", "/var/run", "/var/lib/docker", "/volume1/@docker")
+SYSTEM_DIRS = {"/", "/home", "/mnt", "/opt", "/root", "/srv", "/tmp", "/var", "/var/lib", "/var/tmp"}
+DSM_VOLUME = re.compile(r"^/volume(USB)?\d+$")
+# The Docker socket, wherever a catalog might try to mount it from or to.
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+
+# -- container powers: refused unless `allowed_powers` names the service and the power ----------
+POWERS = {
+    "privileged": "a privileged container owns the NAS",
+    "cap_add": "extra kernel capabilities",
+    "pid": "the host's process namespace (pid: host)",
+    "ipc": "the host's IPC namespace (ipc: host)",
+    "uts": "the host's UTS namespace (uts: host)",
+    "devices": "host devices",
+    "userns_mode": "the host's user namespace (userns_mode: host)",
+    "security_opt": "an unconfined seccomp/AppArmor/SELinux profile",
+    "cgroup": "the host's cgroup namespace (cgroup: host)",
+    "volumes_from": "another container's mounts",
+}
+# A value that would be written into a file or a script: these characters cannot be.
+UNWRITABLE = re.compile(r"[\n\r\x00]")
+MACRO_LIKE = re.compile(r"\{(?:[a-z_]+:[^{}]*|integrations)\}|\{(?:secret|db|key|hostname):[^}]*$")
+HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&,%:+-]*$")
+
+
+def _hint_name(kind: str) -> str:
+    return f"a {kind} name is {NAMES[kind][1]}"
+
+
+def _check_name(b: Draft, kind: str, name: Any, where: tuple[str, ...]) -> None:
+    pattern, _ = NAMES[kind]
+    if not isinstance(name, str) or not pattern.match(name):
+        b.problem(where, f"{name!r} is not a valid {kind} name", _hint_name(kind))
+
+
+def names(catalog: Catalog, b: Draft) -> None:
+    """Service, database, user, secret, route, hostname and environment names match their pattern."""
+    raw = b.raw
+    for name, svc in raw["services"].items():
+        _check_name(b, "service", name, ("services", str(name)))
+        for section in ("env", "secret_env"):
+            for key in (svc or {}).get(section, {}) or {}:
+                _check_name(b, "env", key, ("services", str(name), section, str(key)))
+    for name, db in raw["databases"].items():
+        _check_name(b, "database", name, ("databases", str(name)))
+        if isinstance(db, dict) and "user" in db:
+            _check_name(b, "user", db["user"], ("databases", str(name), "user"))
+    for name in raw["secrets"]:
+        _check_name(b, "secret", name, ("secrets", str(name)))
+    for name in raw["routes"]:
+        _check_name(b, "route", name, ("routes", str(name)))
+    for name in raw["hostnames"]:
+        _check_name(b, "hostname key", name, ("hostnames", str(name)))
+
+
+def roots(catalog: Catalog, b: Draft) -> None:
+    """deploy_root and backup_dir: absolute, normalised, deep enough, never a system directory or a
+    whole volume or shared folder of the NAS."""
+    for key in ("deploy_root", "backup_dir"):
+        value = b.raw[key]
+        problem = _root_problem(value)
+        if problem:
+            b.problem((key,), f"{value!r} {problem}",
+                      "a folder of its own, e.g. /volume1/web/marketplace or /var/lib/marketplace/local")
+
+
+def _root_problem(value: str) -> str | None:
+    if not value.startswith("/"):
+        return "is not an absolute path"
+    if value in SYSTEM_DIRS or any(value == t or value.startswith(t + "/") for t in SYSTEM_TREES):
+        return "is a system directory"
+    if posixpath.normpath(value) != value:
+        return f"is not normalised (write {posixpath.normpath(value)})"
+    if not RELATIVE_PATH.match(value.strip("/")):
+        return "has characters a folder of the stack may not have"
+    parts = value.strip("/").split("/")
+    if DSM_VOLUME.match("/" + parts[0]) and len(parts) < 3:
+        return "is a whole volume or shared folder of the NAS"
+    if len(parts) < 2:
+        return "is not at least two levels deep"
+    return None
+
+
+def _inside(base: Path, path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(base.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def paths(catalog: Catalog, b: Draft) -> None:
+    """Volumes, build contexts, DDL files and the tunnel's files stay where they belong: under the
+    deploy root (relative, no '..') or, for what the deploy reads, inside this repository."""
+    for name, svc in b.all_raw().items():
+        for source, target in (svc.get("volumes") or {}).items():
+            where = ("services", name, "volumes", str(source))
+            if not isinstance(source, str) or not RELATIVE_PATH.match(source):
+                b.problem(where, f"{source!r} is not a folder under deploy_root",
+                          "a relative path under deploy_root without '..' (e.g. myapp/data)")
+            mount = str(target).split(":", 1)[0]
+            if not mount.startswith("/") or posixpath.normpath(mount) != mount or \
+                    any(mount == s or s.startswith(mount.rstrip("/") + "/") for s in DOCKER_SOCKETS):
+                b.problem(where, f"{target!r} is not a path the container may mount at",
+                          "an absolute, normalised path in the container, never the Docker socket's")
+        build = svc.get("build")
+        if build is not None and (not RELATIVE_PATH.match(str(build)) or not _inside(REPO, REPO / build)):
+            b.problem(("services", name, "build"), f"{build!r} is not a folder of this repository",
+                      "a relative path inside the repository, e.g. files/connector")
+    for db, spec in b.raw["databases"].items():
+        for i, ddl in enumerate((spec or {}).get("ddl") or []):
+            if not RELATIVE_PATH.match(str(ddl)) or not _inside(REPO, REPO / ddl):
+                b.problem(("databases", str(db), "ddl"), f"{ddl!r} (item {i}) is not a file of this "
+                          "repository", "a relative path inside the repository, e.g. files/ddl/x.sql")
+    tunnel = b.raw["tunnel"]
+    for key, value in (("credentials_file", tunnel.get("credentials_file")),
+                       ("shared.backup_dir", (tunnel.get("shared") or {}).get("backup_dir"))):
+        if value is not None and not RELATIVE_PATH.match(str(value)):
+            b.problem(("tunnel", *key.split(".")), f"{value!r} is not a path under deploy_root",
+                      "a relative path under deploy_root without '..'")
+    config_file = (tunnel.get("shared") or {}).get("config_file")
+    if config_file and (posixpath.normpath(config_file) != config_file
+                        or _root_problem(posixpath.dirname(config_file))):
+        b.problem(("tunnel", "shared", "config_file"), f"{config_file!r} is not a config file of another "
+                  "site", "the absolute path of that tunnel's config.yml, in a folder of its own")
+
+
+def powers(catalog: Catalog, b: Draft) -> None:
+    """Container powers over the host only where `allowed_powers` grants them."""
+    allowed = b.raw.get("allowed_powers") or {}
+    for name, svc in b.all_raw().items():
+        for key, value in (svc.get("compose") or {}).items():
+            if key not in POWERS or not _is_power(key, value):
+                continue
+            if key in allowed.get(name, []):
+                continue
+            b.problem(("services", name, "compose", key), f"{POWERS[key]} ({key}: {value!r}) is refused",
+                      f"if {name} really needs it, grant it in allowed_powers = {{{name!r}: [{key!r}]}} "
+                      "and say why in a comment")
+    services = set(b.raw["services"])
+    for name, granted in allowed.items():
+        if name not in services:
+            close = difflib.get_close_matches(name, services, n=1)
+            b.problem(("allowed_powers", name), f"unknown service {name!r}",
+                      f"did you mean {close[0]!r}?" if close else f"one of: {', '.join(sorted(services))}")
+
+
+def _is_power(key: str, value: Any) -> bool:
+    if key in ("pid", "ipc", "uts", "userns_mode", "cgroup"):
+        return str(value) == "host"
+    if key == "security_opt":
+        return any(re.search(r"unconfined|label[:=]disable", str(v)) for v in _as_list(value))
+    return bool(value)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def values(catalog: Catalog, b: Draft) -> None:
+    """Values that reach files and scripts: no line break or NUL anywhere (they cannot be written
+    safely), macros that parse, health paths that are plain paths."""
+    for name, svc in b.all_raw().items():
+        for section in ("env", "secret_env", "build_args"):
+            for key, value in (svc.get(section) or {}).items():
+                where = ("services", name, section, str(key))
+                text = str(value)
+                if UNWRITABLE.search(text):
+                    b.problem(where, "a line break or NUL byte cannot be written into an env file",
+                              "one line per value; for a file's content, mount the file instead")
+                for bad in _bad_macros(text):
+                    b.problem(where, f"{bad!r} is not a macro", "{secret:NAME}, {db:NAME.FIELD}, "
+                              "{key:NAME.private|public}, {hostname:KEY} or {integrations}")
+        for i, part in enumerate(svc.get("command") or []):
+            if "\x00" in str(part):
+                b.problem(("services", name, "command"), f"item {i} holds a NUL byte")
+        http = (svc.get("health") or {}).get("http") or {}
+        path = http.get("path")
+        if path is not None and not HEALTH_PATH.match(str(path)):
+            b.problem(("services", name, "health", "http", "path"), f"{path!r} is not a plain URL path",
+                      "a path and query of letters, digits and . _ ~ / ? = & , % : + -")
+
+
+def _bad_macros(text: str) -> list[str]:
+    """Macro-like text that is not a macro (unknown kind, empty or unclosed reference)."""
+    bad = []
+    for match in MACRO_LIKE.finditer(text):
+        found = match.group(0)
+        if not MACRO.fullmatch(found) or found.endswith(":}"):
+            bad.append(found)
+    return bad
+
+
+RULES = [names, roots, paths, powers, values]
