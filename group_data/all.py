@@ -373,6 +373,7 @@ class Route(TypedDict, total=False):
     path: Required[str]          # a plain prefix: "/" or "/api" (no glob, no regex)
     service: Required[str]       # an enabled service with a `port`
     strip_prefix: bool           # default False: the app sees the full path
+    max_body_size: str           # default "32m": the largest request body the edge accepts (nginx size)
 
 
 class SharedTunnel(TypedDict, total=False):

@@ -113,3 +113,22 @@ def test_a_provided_secret_must_be_placed_by_the_operator(tmp_path, group_data):
     (tmp_path / "secrets" / "values" / "tunnel_token").write_text("eyJhIjoiYiJ9-operator-token")
     run(tmp_path)
     assert "TUNNEL_TOKEN=eyJhIjoiYiJ9-operator-token" in (tmp_path / "secrets" / "cloudflared.env").read_text()
+
+
+def test_every_dollar_is_written_for_compose_to_read_literally(tmp_path, group_data):
+    """Compose interpolates env files: `$HOME` would become the deploying shell's HOME."""
+    from deploys import catalog as catalog_mod
+    from deploys.render import render
+
+    value = "$(touch pwned) `id` $HOME ${HOME}-{secret:killbill_api_key}"
+    gd = group_data("local", 'extends = ["standins"]\n'
+                    f"services = {{'connector': {{'secret_env': {{'ODD': {value!r}}}}}}}\n")
+    files = render(catalog_mod.load("local", gd))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "secrets.sh").write_bytes(files["scripts/secrets.sh"].content)
+    run(tmp_path)
+    key = (tmp_path / "secrets" / "values" / "killbill_api_key").read_text()
+    line = next(ln for ln in (tmp_path / "secrets" / "connector.env").read_text().splitlines()
+                if ln.startswith("ODD="))
+    assert line == "ODD=$$(touch pwned) `id` $$HOME $${HOME}-" + key
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "scripts" / "pwned").exists()

@@ -51,8 +51,8 @@ def _service(draft: Draft, name: str, svc: dict[str, Any], routes: list[Route]) 
     health = svc["health"]
     http = health.get("http") or {}
     test = health.get("test")
-    if test is None and http:
-        test = ["CMD-SHELL", f"curl -fsS -o /dev/null 'http://127.0.0.1:{svc['port']}{http['path']}'"]
+    if test is None and http:  # exec form: the path never meets a shell
+        test = ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{svc['port']}{http['path']}"]
     macros = Expansion(draft, name)
     env = {k: macros.expand(v, where + ("env", k), False) for k, v in svc["env"].items()}
     secret_env = {k: macros.expand(v, where + ("secret_env", k), True) for k, v in svc["secret_env"].items()}
@@ -96,5 +96,6 @@ def _routes(raw: dict[str, Any], enabled: dict[str, dict[str, Any]]) -> list[Rou
         if host_key not in raw["hostnames"] or service not in enabled:
             continue  # reported by the rules
         routes.append(Route(name, service, host_key, raw["hostnames"][host_key], route["path"],
-                            bool(route.get("strip_prefix", False)), enabled[service].get("port") or 0))
+                            bool(route.get("strip_prefix", False)), enabled[service].get("port") or 0,
+                            route.get("max_body_size", "32m")))
     return sorted(routes, key=lambda r: (r.hostname, -len(r.prefix), r.name))

@@ -39,6 +39,7 @@ class Route:
     path: str
     strip_prefix: bool
     port: int
+    max_body_size: str = "32m"
 
     @property
     def prefix(self) -> str:

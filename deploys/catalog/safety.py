@@ -55,6 +55,7 @@ POWERS = {
 UNWRITABLE = re.compile(r"[\n\r\x00]")
 MACRO_LIKE = re.compile(r"\{(?:[a-z_]+:[^{}]*|integrations)\}|\{(?:secret|db|key|hostname):[^}]*$")
 HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&,%:+-]*$")
+NGINX_SIZE = re.compile(r"^\d{1,6}[km]?$")
 
 
 def _hint_name(kind: str) -> str:
@@ -212,6 +213,11 @@ def values(catalog: Catalog, b: Draft) -> None:
         if path is not None and not HEALTH_PATH.match(str(path)):
             b.problem(("services", name, "health", "http", "path"), f"{path!r} is not a plain URL path",
                       "a path and query of letters, digits and . _ ~ / ? = & , % : + -")
+    for name, route in b.raw["routes"].items():
+        size = route.get("max_body_size")
+        if size is not None and not NGINX_SIZE.match(str(size)):
+            b.problem(("routes", str(name), "max_body_size"), f"{size!r} is not a size",
+                      "a number, optionally followed by k or m: 512k, 32m")
 
 
 def _bad_macros(text: str) -> list[str]:

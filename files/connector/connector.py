@@ -1,8 +1,11 @@
 """Marketplace connector (reference implementation): ties the apps together.
 
-GET /api/health -> {"ok", "db", "redis", "uptime", "integrations": {name: {...}}}
+GET /api/health -> {"ok", "db", "redis", "jwt", "integrations": {name: ok}}: booleans only (it is
+  public: no internal URL, no error text; the reasons go to the connector's log)
 GET /api/health/live -> the same without the integrations (the container's own healthcheck,
   so one app being down does not mark the connector unhealthy)
+Each probe has a short timeout and each answer is kept HEALTH_CACHE_S seconds (default 5), so a
+flood of requests cannot fan out to the databases and the apps.
   db     an authenticated `SELECT 1` on DATABASE_URL
   redis  a PING on REDIS_URL (with its password)
   jwt    the JWT signing key pair is mounted: the private key (JWT_PRIVATE_KEY_FILE) is
@@ -17,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,11 +32,15 @@ import redis
 
 STARTED = time.monotonic()
 INTEGRATIONS: dict[str, str] = json.loads(os.environ.get("INTEGRATIONS", "{}"))
+CACHE_S = float(os.environ.get("HEALTH_CACHE_S", "5"))
+PROBE_TIMEOUT_S = 2
+_cache: dict[bool, tuple[float, tuple[int, dict]]] = {}
+_cache_lock = threading.Lock()
 
 
 def db_ok() -> tuple[bool, str | None]:
     try:
-        conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=3)
+        conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=PROBE_TIMEOUT_S)
         with conn, conn.cursor() as cur:
             cur.execute("SELECT 1")
             ok = cur.fetchone() == (1,)
@@ -44,7 +52,7 @@ def db_ok() -> tuple[bool, str | None]:
 
 def redis_ok() -> tuple[bool, str | None]:
     try:
-        return bool(redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=3).ping()), None
+        return bool(redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=PROBE_TIMEOUT_S).ping()), None
     except Exception as exc:  # noqa: BLE001
         return False, type(exc).__name__
 
@@ -65,34 +73,41 @@ def jwt_keys_ok() -> tuple[bool, str | None]:
     return True, None
 
 
-def integration(url: str) -> dict:
-    started = time.monotonic()
+def integration(url: str) -> tuple[bool, str | None]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            status = resp.status
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as resp:
+            return resp.status == 200, None if resp.status == 200 else f"HTTP {resp.status}"
     except urllib.error.HTTPError as exc:
-        status = exc.code
+        return False, f"HTTP {exc.code}"
     except OSError as exc:
-        return {"ok": False, "url": url, "error": type(exc).__name__}
-    return {"ok": status == 200, "url": url, "status": status,
-            "ms": round((time.monotonic() - started) * 1000)}
+        return False, type(exc).__name__
 
 
-def health(with_integrations: bool = True) -> tuple[int, dict]:
+def probe(with_integrations: bool) -> tuple[int, dict]:
+    """Every check, in parallel; the reasons of a failure go to the log, not to the answer."""
     targets = INTEGRATIONS if with_integrations else {}
     with ThreadPoolExecutor(max_workers=8) as pool:
         db_f, redis_f = pool.submit(db_ok), pool.submit(redis_ok)
         checks = {name: pool.submit(integration, url) for name, url in targets.items()}
-        (db, db_err), (rd, rd_err) = db_f.result(), redis_f.result()
-        integrations = {name: f.result() for name, f in checks.items()}
-    jwt, jwt_err = jwt_keys_ok()
-    ok = db and rd and jwt and all(i["ok"] for i in integrations.values())
-    body = {"ok": ok, "db": db, "redis": rd, "jwt": jwt, "uptime": round(time.monotonic() - STARTED),
-            "integrations": integrations}
-    errors = {k: v for k, v in (("db", db_err), ("redis", rd_err), ("jwt", jwt_err)) if v}
-    if errors:
-        body["errors"] = errors
-    return (200 if ok else 503), body
+        results = {"db": db_f.result(), "redis": redis_f.result(), "jwt": jwt_keys_ok()}
+        apps = {name: f.result() for name, f in checks.items()}
+    for name, (ok, why) in [*results.items(), *apps.items()]:
+        if not ok:
+            print(f"health: {name} is down: {why}", file=sys.stderr, flush=True)
+    body = {name: ok for name, (ok, _) in results.items()}
+    body["integrations"] = {name: ok for name, (ok, _) in apps.items()}
+    body["ok"] = all(body[k] for k in results) and all(body["integrations"].values())
+    return (200 if body["ok"] else 503), body
+
+
+def health(with_integrations: bool = True) -> tuple[int, dict]:
+    """The probe's answer, at most CACHE_S seconds old (one probe at a time)."""
+    with _cache_lock:
+        cached = _cache.get(with_integrations)
+        if cached is None or time.monotonic() - cached[0] >= CACHE_S:
+            cached = (time.monotonic(), probe(with_integrations))
+            _cache[with_integrations] = cached
+        return cached[1]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -101,7 +116,7 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/api/health", "/api/health/live"):
             status, body = health(with_integrations=path == "/api/health")
         else:
-            status, body = 404, {"error": "not found", "path": self.path}
+            status, body = 404, {"error": "not found"}
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
