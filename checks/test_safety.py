@@ -67,11 +67,16 @@ def test_databases_and_killbill_debug_ports_are_never_published(inspected, catal
             assert not {"8000/tcp", "12345/tcp"} & set(bindings)
 
 
-def test_databases_sit_on_the_internal_network_only(inspected, docker, catalog):
-    backend = f"{catalog.project_name}_backend"
-    assert json.loads(docker("network", "inspect", backend))[0]["Internal"] is True
+def test_every_container_is_on_the_networks_the_catalog_gives_it(inspected, catalog):
+    for name, item in inspected.items():
+        wanted = {f"{catalog.project_name}_{net}" for net in catalog.networks_of(name)}
+        assert set(item["NetworkSettings"]["Networks"]) == wanted, name
+
+
+def test_databases_sit_on_internal_networks_only(inspected, docker, catalog):
     for name in _database_services(catalog):
-        assert set(inspected[name]["NetworkSettings"]["Networks"]) == {backend}, name
+        for network in inspected[name]["NetworkSettings"]["Networks"]:
+            assert json.loads(docker("network", "inspect", network))[0]["Internal"] is True, (name, network)
 
 
 def test_each_postgres_database_is_owned_by_its_own_user(host, catalog):

@@ -305,7 +305,10 @@ services: dict[str, Service] = {
         "image": "mysql:5.7.44",
         "port": 3306,
         "serves": "mysql",
-        "env": {"MYSQL_DATABASE": "{db:cocorico.name}", "MYSQL_USER": "{db:cocorico.user}"},
+        # MYSQL_ROOT_HOST: the image's root account only for connections from inside the
+        # container (ensure_databases.sh); other containers never reach it.
+        "env": {"MYSQL_DATABASE": "{db:cocorico.name}", "MYSQL_USER": "{db:cocorico.user}",
+                "MYSQL_ROOT_HOST": "localhost"},
         "secret_env": {"MYSQL_PASSWORD": "{db:cocorico.password}",
                        "MYSQL_ROOT_PASSWORD": "{secret:cocorico_mysql_root_password}"},
         "volumes": {"cocorico/mysql": "/var/lib/mysql"},

@@ -55,10 +55,17 @@ def test_ports_publish_on_loopback_only(compose):
             assert port.rsplit(":", 1)[1] not in ("8000", "12345", "5432", "6379"), (name, port)
 
 
-def test_databases_sit_on_the_internal_network_only(compose):
-    assert compose["networks"]["backend"] == {"internal": True}
+def test_each_database_server_shares_an_internal_network_with_its_users_only(compose):
     for name in ("postgres", "redis", "cocorico-mysql", "cocorico-mongo"):
-        assert compose["services"][name]["networks"] == ["backend"]
+        assert compose["services"][name]["networks"] == [f"db-{name}"]
+    members = {net: sorted(n for n, s in compose["services"].items() if net in s["networks"])
+               for net in compose["networks"]}
+    assert members["db-postgres"] == ["condo", "connector", "kaui", "killbill", "postgres"]
+    assert members["db-redis"] == ["condo", "connector", "redis"]
+    assert members["db-cocorico-mysql"] == ["cocorico", "cocorico-mysql"]
+    assert members["tunnel"] == ["cloudflared", "edge"]
+    assert compose["services"]["cloudflared"]["networks"] == ["tunnel", "public"]
+    assert {n: v["internal"] for n, v in compose["networks"].items() if not v["internal"]} == {"public": False}
 
 
 def test_volumes_live_under_the_deploy_root(compose):

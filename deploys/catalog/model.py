@@ -111,6 +111,16 @@ class Service:
         return (route.prefix if route.strip_prefix else "") + self.health.http_path
 
 
+@dataclass(frozen=True)
+class Network:
+    """A Compose network of the stack: who is on it, and why."""
+
+    name: str
+    internal: bool
+    members: tuple[str, ...]
+    purpose: str
+
+
 @dataclass
 class Catalog:
     target: str
@@ -149,6 +159,31 @@ class Catalog:
     def secret_database(self, secret: str) -> str | None:
         """The database whose password a secret is, if any."""
         return next((db for db in self.databases if secret == f"db_{db}_password"), None)
+
+    @property
+    def networks(self) -> dict[str, Network]:
+        """Least privilege between containers: each database server on an internal network of
+        its own with the services that use its databases; the edge with the HTTP services
+        (`web`); cloudflared with the edge only (`tunnel`); and `public`, the one network with a
+        way out, for the services that publish a port or need the internet."""
+        services = self.services
+        found = []
+        for server in sorted({db["service"] for db in self.databases.values()} & set(services)):
+            served = {name for name, db in self.databases.items() if db["service"] == server}
+            users = sorted(n for n, s in services.items() if served & set(s.databases) and n != server)
+            found.append(Network(f"db-{server}", True, (server, *users),
+                                 f"{server} and the services that use its databases"))
+        web = [n for n, s in services.items() if n == "edge" or s.routes or s.health.http_path]
+        found.append(Network("web", True, tuple(web), "the edge and the services it routes to"))
+        if "cloudflared" in services and "edge" in services:
+            found.append(Network("tunnel", True, ("cloudflared", "edge"), "the tunnel and its origin, the edge"))
+        public = [n for n, s in services.items() if s.public_network]
+        found.append(Network("public", False, tuple(public),
+                             f"a published port on {self.bind_address}, or the internet (the tunnel)"))
+        return {n.name: n for n in found if n.members}
+
+    def networks_of(self, service: str) -> list[str]:
+        return [name for name, net in self.networks.items() if service in net.members]
 
     @property
     def postgres_databases(self) -> dict[str, dict[str, Any]]:

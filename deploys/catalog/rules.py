@@ -104,7 +104,7 @@ def published_ports(catalog: Catalog, b: Draft) -> None:
         port = svc.host_port
         if name in db_services:
             b.problem(where, f"{name} serves a {db_services[name]} database: it is never published",
-                      "drop host_port: apps reach it on the internal backend network")
+                      "drop host_port: the services that use it reach it on its internal network")
         if not 1 <= port <= 65535:
             b.problem(where, f"{port} (with port_offset {catalog.port_offset}) is not a TCP port")
         if port in catalog.reserved_ports:
