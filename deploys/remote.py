@@ -64,7 +64,9 @@ def run_script(target: str, script: str) -> int:
 
 def rotate_secret(target: str, secret: str) -> int:
     """Rotate one secret on the target under the deploy lock; the value is made there and never
-    crosses the connection. Restarts only the services that use it."""
+    crosses the connection. A database password is set in the database before any service gets
+    it, and an interrupted rotation resumes with the same new value. Restarts only the services
+    that use it."""
     catalog = load(target)
     if secret not in catalog.used_secrets:
         raise SystemExit(f"{secret!r} is not a secret of target {target}: one of "
@@ -75,10 +77,11 @@ def rotate_secret(target: str, secret: str) -> int:
                          "folder; change it in the server (db.changeUserPassword), write the new "
                          f"value to secrets/values/{secret}, then run `bash scripts/secrets.sh`")
     users = catalog.secret_users(secret)
-    servers = {db["service"] for db in catalog.databases.values()} & set(catalog.services)
     steps = [["bash", "scripts/secrets.sh", "rotate", secret]]
-    if database or any(catalog.admin_secret(s) == secret for s in servers):
-        steps.append(["bash", "scripts/ensure_databases.sh"])
+    if secret in catalog.database_secrets:
+        # the new value waits in secrets/values/NAME.next until the database has taken it
+        # (ensure_databases.sh promotes it), then the env files are written with it
+        steps += [["bash", "scripts/ensure_databases.sh"], ["bash", "scripts/secrets.sh"]]
     if users:
         steps.append(["bash", "scripts/compose.sh", "up", "-d", "--force-recreate", "--wait",
                       "--wait-timeout", str(catalog.wait_timeout_s), *users])

@@ -88,7 +88,7 @@ def parse_state(output: list[str]) -> TargetState:
         stats[path] = (int(mode, 8), owner)
     shas = {path: sha for sha, path in (line.split("  ", 1) for line in lines.get("sha", []))}
     state.files = {path: FileState(shas.get(path), mode, owner) for path, (mode, owner) in stats.items()}
-    state.secret_values = {v for v in lines.get("secret_values", []) if not v.endswith(".tmp")}
+    state.secret_values = {v for v in lines.get("secret_values", []) if not v.endswith((".tmp", ".next"))}
     state.secret_state_recorded = "\n".join(lines.get("secret_state", []))
     state.secret_state_now = "\n".join(lines.get("secret_now", []))
     for line in lines.get("containers", []):  # layout.STATE_FORMAT

@@ -101,6 +101,37 @@ def test_rotating_a_secret_restarts_only_the_services_that_use_it(fresh_staging,
     assert containers(fresh_staging) == after
 
 
+def test_an_interrupted_rotation_locks_nobody_out_and_resumes(fresh_staging, first_deploy):
+    name = "db_kaui_password"
+    values = Path(fresh_staging.deploy_root, "secrets", "values")
+    current = (values / name).read_text()
+    # Interrupted right after the new value was made: nothing uses it yet, everything still works.
+    sh("bash", f"{fresh_staging.deploy_root}/scripts/secrets.sh", "rotate", name)
+    prepared = (values / f"{name}.next").read_text()
+    assert (values / name).read_text() == current
+    assert sh("bash", f"{fresh_staging.deploy_root}/scripts/healthcheck.sh", check=False).returncode == 0
+    # Interrupted again, after the database took it but before the services did.
+    sh("bash", f"{fresh_staging.deploy_root}/scripts/ensure_databases.sh")
+    assert (values / name).read_text() == prepared and not (values / f"{name}.next").exists()
+    # `make rotate` again finishes the job: kaui gets a value its database takes.
+    rotate = cli("rotate", "staging", name)
+    assert rotate.returncode == 0, rotate.stdout + rotate.stderr
+    assert sh("bash", f"{fresh_staging.deploy_root}/scripts/healthcheck.sh", check=False).returncode == 0
+    assert Deploy().changed == 0
+
+
+def test_mysql_roots_password_rotates_like_the_others(fresh_staging, first_deploy):
+    values = Path(fresh_staging.deploy_root, "secrets", "values")
+    before = (values / "cocorico_mysql_root_password").read_text()
+    rotate = cli("rotate", "staging", "cocorico_mysql_root_password")
+    assert rotate.returncode == 0, rotate.stdout + rotate.stderr
+    assert (values / "cocorico_mysql_root_password").read_text() != before
+    # The databases script logs in with the value file, not the container's environment.
+    assert sh("bash", f"{fresh_staging.deploy_root}/scripts/ensure_databases.sh", check=False).returncode == 0
+    assert sh("bash", f"{fresh_staging.deploy_root}/scripts/healthcheck.sh", check=False).returncode == 0
+    assert Deploy().changed == 0
+
+
 def test_second_deploy_changes_nothing_and_restarts_nothing(fresh_staging, first_deploy):
     before = containers(fresh_staging)
     again = Deploy()

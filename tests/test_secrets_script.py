@@ -84,7 +84,7 @@ def test_rotate_replaces_one_secret_and_rewrites_only_its_users(root):
     envs = {p.name: p.read_bytes() for p in (root / "secrets").glob("*.env")}
     out = run(root, "rotate", "killbill_admin_password").stdout
     after = values_of(root)
-    assert "created killbill_admin_password" in out
+    assert "rotated killbill_admin_password" in out
     assert after["killbill_admin_password"] != before["killbill_admin_password"]
     assert {k: v for k, v in after.items() if k != "killbill_admin_password"} == \
         {k: v for k, v in before.items() if k != "killbill_admin_password"}
@@ -132,3 +132,19 @@ def test_every_dollar_is_written_for_compose_to_read_literally(tmp_path, group_d
                 if ln.startswith("ODD="))
     assert line == "ODD=$$(touch pwned) `id` $$HOME $${HOME}-" + key
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "scripts" / "pwned").exists()
+
+
+def test_a_database_password_is_prepared_not_used_until_the_database_takes_it(root):
+    run(root)
+    before = values_of(root)
+    envs = {p.name: p.read_bytes() for p in (root / "secrets").glob("*.env")}
+    out = run(root, "rotate", "db_killbill_password").stdout
+    pending = root / "secrets" / "values" / "db_killbill_password.next"
+    assert "the database takes it before the services do" in out
+    assert pending.is_file() and pending.read_text() != before["db_killbill_password"]
+    assert values_of(root)["db_killbill_password"] == before["db_killbill_password"]
+    assert {p.name: p.read_bytes() for p in (root / "secrets").glob("*.env")} == envs
+    # An interrupted rotation, run again, resumes with the same pending value.
+    prepared = pending.read_text()
+    again = run(root, "rotate", "db_killbill_password").stdout
+    assert "resuming" in again and pending.read_text() == prepared

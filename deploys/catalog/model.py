@@ -186,6 +186,16 @@ class Catalog:
         return [name for name, net in self.networks.items() if service in net.members]
 
     @property
+    def database_secrets(self) -> set[str]:
+        """The secrets a database must accept before the services use them (the passwords
+        scripts/ensure_databases.sh sets: PostgreSQL's and MySQL's users and administrators)."""
+        managed = {db: spec for db, spec in self.databases.items()
+                   if spec["engine"] in ("postgres", "mysql") and spec["service"] in self.services}
+        servers = {spec["service"] for spec in managed.values()}
+        admins = {self.admin_secret(server) for server in servers} - {None}
+        return {f"db_{db}_password" for db in managed} | admins
+
+    @property
     def postgres_databases(self) -> dict[str, dict[str, Any]]:
         return {name: db for name, db in self.databases.items()
                 if db["engine"] == "postgres" and db["service"] in self.services}
