@@ -73,7 +73,7 @@ def edge_origin(catalog: Catalog) -> str:
     edge = catalog.edge
     if catalog.tunnel["mode"] == "shared":
         return f"http://{catalog.bind_address}:{edge.host_port}"
-    return f"http://edge:{edge.port}"
+    return f"http://edge:{catalog.tunnel['edge_port']}"
 
 
 def tunnel_rules(catalog: Catalog, catch_all: bool = True) -> list[Rule]:

@@ -88,6 +88,10 @@ routes: dict[str, Route | None] = {
 tunnel: Tunnel = {
     # local, remote or shared (above).
     "mode": "local",
+    # The edge's port for the stack's own cloudflared (local and remote mode), on the container
+    # networks only: the one port where the edge passes on X-Forwarded-For/-Proto. Its published
+    # port (and so a shared tunnel) gets them set from the connection itself.
+    "edge_port": 8080,
     # The tunnel's UUID (`cloudflared tunnel create marketplace`); required in local and remote.
     "id": None,
     # local: credentials JSON of that tunnel, under deploy_root, placed by the operator (0600,
@@ -389,6 +393,7 @@ class SharedTunnel(TypedDict, total=False):
 
 class Tunnel(TypedDict, total=False):
     mode: Literal["local", "remote", "shared"]
+    edge_port: int
     id: str | None
     credentials_file: str
     account_id: str | None

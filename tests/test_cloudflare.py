@@ -49,7 +49,7 @@ def test_first_sync_pushes_the_catalogs_ingress(fake_api, group_data, monkeypatc
     assert all(r[2] == f"Bearer {TOKEN}" for r in fake_api.requests)
     pushed = fake_api.requests[1][3]["config"]["ingress"]
     assert pushed == desired
-    assert pushed[0] == {"hostname": "boma.localhost", "path": "^/billing(/|$)", "service": "http://edge:80"}
+    assert pushed[0] == {"hostname": "boma.localhost", "path": "^/billing(/|$)", "service": "http://edge:8080"}
     assert pushed[-1] == {"service": "http_status:404"}
 
 
@@ -70,7 +70,7 @@ def test_a_changed_route_is_pushed(fake_api, group_data, monkeypatch):
                              'routes = {"api": {"path": "/connector"}}\n')
     fake_api.requests.clear()
     assert sync(TunnelAPI.from_catalog(changed), desired_ingress(changed)) is True
-    assert {"hostname": "boma.localhost", "path": "^/connector(/|$)", "service": "http://edge:80"} \
+    assert {"hostname": "boma.localhost", "path": "^/connector(/|$)", "service": "http://edge:8080"} \
         in fake_api.requests[-1][3]["config"]["ingress"]
 
 

@@ -205,3 +205,19 @@ def test_edge_routes_to_the_right_service(fresh_staging, first_deploy, hostname,
         response = err
     assert response.status == status
     assert response.headers.get("X-Standin") == served_by
+
+
+def test_forwarded_headers_are_trusted_from_the_tunnel_only(fresh_staging, first_deploy):
+    import json
+    import urllib.request
+
+    spoofed = {"Host": "boma.localhost", "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"}
+    published = urllib.request.Request(f"http://127.0.0.1:{fresh_staging.edge.host_port}/en/", headers=spoofed)
+    forwarded = json.loads(urllib.request.urlopen(published, timeout=15).read())["forwarded"]
+    assert "6.6.6.6" not in forwarded["for"] and forwarded["proto"] == "http"
+    # From cloudflared, on the tunnel's port: passed on.
+    code = ("import json, urllib.request; r = urllib.request.Request('http://edge:%d/en/', headers=%r); "
+            "print(json.loads(urllib.request.urlopen(r, timeout=15).read())['forwarded'])"
+            % (fresh_staging.tunnel["edge_port"], spoofed))
+    out = sh("docker", "exec", f"{fresh_staging.project_name}-cloudflared-1", "python3", "-c", code).stdout
+    assert "6.6.6.6" in out and "'proto': 'https'" in out

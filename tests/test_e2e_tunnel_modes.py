@@ -91,7 +91,7 @@ def test_remote_mode_needs_the_token_then_pushes_the_ingress_once(clone, fake_ap
     methods = [r[0] for r in fake_api.requests]
     assert methods == ["GET", "PUT"]
     pushed = fake_api.requests[1][3]["config"]["ingress"]
-    assert pushed[0] == {"hostname": "boma.localhost", "path": "^/billing(/|$)", "service": "http://edge:80"}
+    assert pushed[0] == {"hostname": "boma.localhost", "path": "^/billing(/|$)", "service": "http://edge:8080"}
     assert pushed[-1] == {"service": "http_status:404"}
     assert TOKEN not in output(first) and "operator-connector-token" not in output(first)
     env = docker("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",

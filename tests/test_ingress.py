@@ -31,7 +31,7 @@ def test_rules_are_most_specific_first_anchored_and_end_with_the_catch_all(rende
     assert rendered_rules[-1] == {"service": "http_status:404"}
     main = [r for r in rendered_rules if r.get("hostname") == "boma.localhost"]
     assert [r.get("path") for r in main] == ["^/billing(/|$)", "^/api(/|$)", None]
-    assert all(r["service"] == "http://edge:80" for r in rendered_rules[:-1])
+    assert all(r["service"] == "http://edge:8080" for r in rendered_rules[:-1])
 
 
 def test_the_catalogs_ingress_is_proved(local_catalog, staging_catalog):
@@ -61,7 +61,7 @@ def test_hostname_matches_exactly_or_any_subdomain_of_a_wildcard():
 
 
 def test_a_rule_after_the_catch_all_can_never_match():
-    rules = [Rule("http_status:404"), Rule("http://edge:80", "boma.localhost")]
+    rules = [Rule("http_status:404"), Rule("http://edge:8080", "boma.localhost")]
     assert ingress.unreachable(rules) == [(1, 0)]
     assert "the last rule is not a catch-all" in " ".join(ingress.prove_rules_only(rules))
 

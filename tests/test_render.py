@@ -131,7 +131,7 @@ def test_cloudflared_ingress_sends_every_hostname_to_the_edge_and_ends_with_404(
     rules = config["ingress"]
     assert rules[-1] == {"service": "http_status:404"}
     assert {r["hostname"] for r in rules[:-1]} == set(local_catalog.hostnames.values())
-    assert all(r["service"] == "http://edge:80" for r in rules[:-1])
+    assert all(r["service"] == "http://edge:8080" for r in rules[:-1])
 
 
 def test_edge_strips_the_billing_prefix_and_keeps_api(local_files):

@@ -356,6 +356,10 @@ def tunnel(catalog: Catalog, b: Draft) -> None:
     """Each tunnel mode has what it needs."""
     t = catalog.tunnel
     mode = t["mode"]
+    edge = catalog.services.get("edge")
+    if not 1 <= t["edge_port"] <= 65535 or (edge and t["edge_port"] == edge.port):
+        b.problem(("tunnel", "edge_port"), f"{t['edge_port']} cannot be the edge's tunnel port",
+                  "a TCP port other than the edge's own port (default 8080)")
     own = "cloudflared" in catalog.services
     if mode in ("local", "remote") and own and not t.get("id"):
         b.problem(("tunnel", "id"), "cloudflared is enabled but no tunnel id is set",

@@ -232,7 +232,9 @@ def serve_http(app, port: int, name: str, address: str = "0.0.0.0") -> None:
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             parts = urlsplit(self.path)
             status, body = app(parts.path, parse_qs(parts.query))
-            body = {"standin": f"{name} {STANDIN}", **body}
+            # What the edge passed on about the client, for the tests to see.
+            forwarded = {"for": self.headers.get("X-Forwarded-For"), "proto": self.headers.get("X-Forwarded-Proto")}
+            body = {"standin": f"{name} {STANDIN}", **body, "forwarded": forwarded}
             data = json.dumps(body).encode()
             self.send_response(status)
             if status in (301, 302):
