@@ -143,6 +143,10 @@ def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], 
     """The plan that takes a target from `state` to `desired`. Raises PlanRefused when the
     deploy must not start (another deploy holds the lock; the shared tunnel refuses our block)."""
     takeover = _lock(state, lock_is_stale)
+    if state.links:
+        raise PlanRefused(f"{', '.join(state.links)}: a folder of the stack is a symbolic link, so a "
+                          "volume or a file written there could land outside the deploy root; nothing "
+                          "was touched. Replace the link by a real folder")
     shared = _shared(desired, state)
     groups = {g: list(files) for g, files in desired.groups.items()}
     if shared is not None:

@@ -48,6 +48,8 @@ class TargetState:
     shared_config: str | None = None
     # The deploy lock's holder (releases/.lock/owner), None when free.
     lock: dict | None = None
+    # Folders of the stack that are symbolic links: "folder -> where it leads".
+    links: list[str] = field(default_factory=list)
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
@@ -82,6 +84,7 @@ def parse_state(output: list[str]) -> TargetState:
     if "noroot" in lines:
         return state
     state.dirs = set(lines.get("dirs", []))
+    state.links = list(lines.get("links", []))
     stats = {}
     for line in lines.get("stat", []):
         mode, owner, path = line.split(" ", 2)

@@ -221,3 +221,20 @@ def test_forwarded_headers_are_trusted_from_the_tunnel_only(fresh_staging, first
             % (fresh_staging.tunnel["edge_port"], spoofed))
     out = sh("docker", "exec", f"{fresh_staging.project_name}-cloudflared-1", "python3", "-c", code).stdout
     assert "6.6.6.6" in out and "'proto': 'https'" in out
+
+
+def test_a_folder_turned_into_a_symlink_is_refused_before_anything(fresh_staging, first_deploy, tmp_path):
+    logs = Path(fresh_staging.deploy_root, "scripts", "logs")
+    moved = tmp_path / "logs"
+    logs.rename(moved)
+    logs.symlink_to(tmp_path)
+    try:
+        before = snapshot(fresh_staging)
+        refused = sh(str(VENV_BIN / "pyinfra"), "-y", "inventory.py", "deploys/marketplace.py", check=False)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0 and "scripts/logs -> " in output and "nothing was touched" in output
+        assert snapshot(fresh_staging) == before
+    finally:
+        logs.unlink()
+        moved.rename(logs)
+    assert Deploy().changed == 0

@@ -61,7 +61,7 @@ def state_output(spec: dict) -> list[str]:
     if spec.get("noroot"):
         return ["@noroot"]
     files = spec["files"]
-    lines = ["@dirs", *spec["dirs"], "@stat"]
+    lines = ["@dirs", *spec["dirs"], "@links", *spec.get("links", []), "@stat"]
     lines += [f"{mode} {owner} {path}" for path, (_, mode, owner) in files.items()]
     lines += ["@sha", *(f"{sha(text)}  {path}" for path, (text, _, _) in files.items())]
     lines += ["@secret_values", *spec["secret_values"]]
