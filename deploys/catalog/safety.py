@@ -27,6 +27,9 @@ NAMES = {
     "route": (re.compile(r"^[a-z][a-z0-9_-]{0,62}$"), "lowercase letters, digits, '_' and '-'"),
     "hostname key": (re.compile(r"^[a-z][a-z0-9_-]{0,62}$"), "lowercase letters, digits, '_' and '-'"),
     "env": (re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"), "letters, digits and '_', not starting with a digit"),
+    "project": (re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$"), "lowercase letters, digits, '_' and '-' (a Compose "
+                "project name)"),
+    "owner": (re.compile(r"^[a-z_][a-z0-9_-]{0,31}$"), "a user name of the target"),
 }
 # A path under the deploy root: relative segments of safe characters, no '.' or '..'.
 RELATIVE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
@@ -86,6 +89,13 @@ def names(catalog: Catalog, b: Draft) -> None:
         _check_name(b, "route", name, ("routes", str(name)))
     for name in raw["hostnames"]:
         _check_name(b, "hostname key", name, ("hostnames", str(name)))
+    _check_name(b, "project", raw["project_name"], ("project_name",))
+    _check_name(b, "owner", raw["file_owner"], ("file_owner",))
+    docker = raw["docker_bin"]
+    if not docker.startswith("/") or posixpath.normpath(docker) != docker or \
+            not RELATIVE_PATH.match(docker.lstrip("/")):
+        b.problem(("docker_bin",), f"{docker!r} is not an absolute path to a program",
+                  "e.g. /usr/local/bin/docker (DSM's)")
 
 
 def roots(catalog: Catalog, b: Draft) -> None:
