@@ -72,6 +72,8 @@ hostnames: dict[str, str] = {
 # What the edge serves: hostname key + path prefix -> service. A prefix is plain ("/api", or
 # "/" for the rest of the hostname): the edge picks the longest, the tunnel gets anchored
 # regexes (^/api(/|$)) most specific first. Kaui, Condo and Cocorico cannot live under a prefix.
+# Each route: host, path, service; strip_prefix (default False: the app sees the full path) and
+# max_body_size (default "32m": the largest request body the edge accepts for it).
 routes: dict[str, Route | None] = {
     "api": {"host": "main", "path": "/api", "service": "connector"},
     # Kill Bill is served as ROOT: the edge strips /billing before proxying.
