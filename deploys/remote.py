@@ -85,9 +85,23 @@ def rotate_secret(target: str, secret: str) -> int:
     if users:
         steps.append(["bash", "scripts/compose.sh", "up", "-d", "--force-recreate", "--wait",
                       "--wait-timeout", str(catalog.wait_timeout_s), *users])
+    if secret in catalog.database_secrets and _engine_of(catalog, secret) == "redis":
+        # Redis took the new password beside the old one; now every user has the new one,
+        # the old one goes
+        steps.append(["bash", "scripts/ensure_databases.sh"])
     print(f"rotating {secret} on {target}; restarting: {', '.join(users) or 'nothing'}")
     me = release.identity(target, kind="rotate")
     return Target(target).run("locked", me=me.owner, steps=steps)[0]
+
+
+def _engine_of(catalog, secret: str) -> str | None:
+    """The engine of the database server a secret is a password of (its user's or its admin's)."""
+    database = catalog.secret_database(secret)
+    if database:
+        return catalog.databases[database]["engine"]
+    servers = {db["service"]: db["engine"] for db in catalog.databases.values()}
+    return next((engine for server, engine in servers.items()
+                 if server in catalog.services and catalog.admin_secret(server) == secret), None)
 
 
 def rollback(target: str, release_id: str | None) -> int:

@@ -19,6 +19,7 @@ import jinja2
 
 from deploys import layout
 from deploys.catalog import REPO, Catalog
+from deploys.catalog.model import DB_ENGINES
 
 TEMPLATES = REPO / "templates"
 
@@ -27,16 +28,13 @@ class Shell(str):
     """Text that is safe where a shell template puts it: a quoted word (`sq`, `words`) or a
     checked heredoc line (`line`)."""
 
-
 def shell_word(value) -> Shell:
     """The one quoting filter of shell templates (`| sq`): one word, whatever the value."""
     return Shell(shlex.quote(str(value)))
 
-
 def shell_words(values) -> Shell:
     """An argv list as shell words (`| words`)."""
     return Shell(" ".join(shlex.quote(str(v)) for v in values))
-
 
 def heredoc_line(value) -> Shell:
     """A value inside a quoted heredoc (`| line`): taken literally, so only a line break could
@@ -46,7 +44,6 @@ def heredoc_line(value) -> Shell:
         raise ValueError(f"{text[:40]!r}...: a line break cannot be written into a script's heredoc")
     return Shell(text)
 
-
 def _finalize(value):
     """Shell templates print nothing that has not been through one of their quoting filters."""
     if isinstance(value, Shell):
@@ -54,21 +51,17 @@ def _finalize(value):
     raise jinja2.TemplateError(f"unquoted value {str(value)[:60]!r} in a shell template: "
                                "pass it through | sq (a word), | words (an argv) or | line")
 
-
 def pg_ident(name: str) -> str:
     """A PostgreSQL identifier, double-quoted."""
     return '"' + str(name).replace('"', '""') + '"'
-
 
 def sql_literal(text: str) -> str:
     """An SQL string literal, single-quoted."""
     return "'" + str(text).replace("'", "''") + "'"
 
-
 def mysql_ident(name: str) -> str:
     """A MySQL identifier, backquoted."""
     return "`" + str(name).replace("`", "``") + "`"
-
 
 def _compose_scalar(value) -> str:
     """A YAML (JSON) value with Compose's `$` interpolation escaped in every string."""
@@ -81,7 +74,6 @@ def _compose_scalar(value) -> str:
             return [escape(x) for x in v]
         return v
     return json.dumps(escape(value), sort_keys=True)
-
 
 @functools.lru_cache(maxsize=None)
 def _env(shell: bool) -> jinja2.Environment:
@@ -98,14 +90,13 @@ def _env(shell: bool) -> jinja2.Environment:
     env.globals["layout"] = layout
     return env
 
-
 def template(name: str) -> jinja2.Template:
     """A template by its path under templates/; `.sh.j2` ones are shell templates."""
     return _env(name.endswith(".sh.j2")).get_template(name)
-
 
 def shell_context(catalog: Catalog) -> dict:
     """What every shell template may use besides the catalog."""
     edge = catalog.services.get("edge")
     edge_url = f"http://{catalog.bind_address}:{edge.host_port}" if edge and edge.host_port else ""
-    return {"c": catalog, "state_format": layout.STATE_FORMAT, "edge_url": edge_url}
+    return {"c": catalog, "state_format": layout.STATE_FORMAT, "edge_url": edge_url,
+            "engines": DB_ENGINES}

@@ -131,6 +131,7 @@ tunnel: Tunnel = {
 # Database passwords (db_<name>_password) are declared by `databases` below.
 secrets: dict[str, Secret] = {
     "postgres_superuser_password": {},
+    "redis_admin_password": {},
     "killbill_admin_password": {},
     "killbill_api_key": {"length": 24},
     "killbill_api_secret": {},
@@ -150,7 +151,9 @@ secret_defaults: Secret = {"kind": "password", "length": 40, "bits": 3072, "read
 # db_<name>_password. `ddl`: SQL files of this repository loaded, in order and as the
 # database's user, into the database while it is still empty, before its app first starts
 # (Kill Bill and Kaui never create their own tables). The production DDL files are not in git:
-# see README, "Kill Bill's and Kaui's DDL".
+# see README, "Kill Bill's and Kaui's DDL". A redis database is an ACL user of its server
+# (scripts/ensure_databases.sh creates it); the server has no default user, and its `admin`
+# user (password: the secret redis_admin_password) is only for the deploy and health checks.
 databases: dict[str, Database] = {
     "marketplace": {"engine": "postgres", "service": "postgres", "user": "connector"},
     "killbill": {"engine": "postgres", "service": "postgres", "user": "killbill",
@@ -158,9 +161,20 @@ databases: dict[str, Database] = {
     "kaui": {"engine": "postgres", "service": "postgres", "user": "kaui",
              "ddl": ["files/ddl/kaui.sql", "files/ddl/kaui-admin.sql"]},
     "condo": {"engine": "postgres", "service": "postgres", "user": "condo"},
-    "cache": {"engine": "redis", "service": "redis", "user": "default"},
+    "connector_cache": {"engine": "redis", "service": "redis", "user": "connector"},
+    "condo_cache": {"engine": "redis", "service": "redis", "user": "condo"},
     "cocorico": {"engine": "mysql", "service": "cocorico-mysql", "user": "cocorico"},
     "cocorico_docs": {"engine": "mongodb", "service": "cocorico-mongo", "user": "cocorico"},
+}
+# What every database is unless it says otherwise.
+database_defaults: DatabaseDefaults = {
+    # SQL files loaded into the empty database (postgres only; see above).
+    "ddl": [],
+    # redis only: the user's ACL rules (keys ~, channels &, commands +/-). Never the
+    # password rules, never admin commands: the rules must end the grant of @all with -@admin
+    # (CONFIG, ACL, DEBUG, MODULE, SHUTDOWN, ...), and FLUSHALL/FLUSHDB/SWAPDB/MIGRATE stay off
+    # so one app cannot wipe or move another's keys.
+    "redis_acl": "~* &* +@all -@admin -flushall -flushdb -swapdb -migrate",
 }
 
 # Defaults every service starts from (a service's own keys win).
@@ -238,14 +252,23 @@ services: dict[str, Service] = {
         "image": "redis:7.2.5-bookworm",
         "port": 6379,
         "serves": "redis",
-        # The config (with requirepass) is fed on stdin: no password in any argv, and
-        # redis-server replaces the shell (PID 1, so `docker stop` reaches it).
-        "command": ["sh", "-c", "exec redis-server - <<EOF\nrequirepass $REDIS_PASSWORD\n"
-                                "dir /data\nappendonly yes\nEOF"],
-        "secret_env": {"REDIS_PASSWORD": "{db:cache.password}",
-                       "REDISCLI_AUTH": "{db:cache.password}"},
+        # As root only to own /data and write the ACL file's `default off` and `admin` lines
+        # (the password as its SHA-256, from the environment: never in argv); then redis-server
+        # replaces the shell (PID 1, so `docker stop` reaches it) as the image's redis user,
+        # with umask 077 (ACL file and AOF 0600). The apps' users live in that ACL file.
+        "command": ["sh", "-c", "set -eu; umask 077; cd /data; touch users.acl\n"
+                    "hash=$(printf %s \"$REDIS_ADMIN_PASSWORD\" | sha256sum | cut -d' ' -f1)\n"
+                    "{ grep -v -e '^user admin ' -e '^user default ' users.acl || true\n"
+                    "  echo 'user default off resetpass resetkeys resetchannels -@all'\n"
+                    "  echo \"user admin on #$hash ~* &* +@all\"; } > users.acl.new\n"
+                    "mv users.acl.new users.acl\n"
+                    "find /data ! -user redis -exec chown redis:redis {} +\n"
+                    "exec setpriv --reuid=redis --regid=redis --init-groups redis-server"
+                    " --aclfile /data/users.acl --dir /data --appendonly yes"],
+        "secret_env": {"REDIS_ADMIN_PASSWORD": "{secret:redis_admin_password}",
+                       "REDISCLI_AUTH": "{secret:redis_admin_password}"},
         "volumes": {"redis/data": "/data"},
-        "health": {"test": ["CMD-SHELL", "redis-cli ping | grep -q PONG"]},
+        "health": {"test": ["CMD-SHELL", "redis-cli --no-auth-warning --user admin ping | grep -q PONG"]},
     },
     "connector": {
         "build": "files/connector",
@@ -256,7 +279,7 @@ services: dict[str, Service] = {
                 "KILLBILL_URL": "http://killbill:8080",
                 "JWT_PRIVATE_KEY_FILE": "{key:jwt_signing.private}",
                 "JWT_PUBLIC_KEY_FILE": "{key:jwt_signing.public}"},
-        "secret_env": {"DATABASE_URL": "{db:marketplace.url}", "REDIS_URL": "{db:cache.url}",
+        "secret_env": {"DATABASE_URL": "{db:marketplace.url}", "REDIS_URL": "{db:connector_cache.url}",
                        "KILLBILL_API_KEY": "{secret:killbill_api_key}",
                        "KILLBILL_API_SECRET": "{secret:killbill_api_secret}",
                        "WEBHOOK_SECRET_KILLBILL": "{secret:webhook_killbill_hmac}",
@@ -300,7 +323,7 @@ services: dict[str, Service] = {
         "host_port": 3102,
         "env": {"PORT": "3000", "SERVER_URL": "https://{hostname:condo}",
                 "JWT_PUBLIC_KEY_FILE": "{key:jwt_signing.public}"},
-        "secret_env": {"DATABASE_URL": "{db:condo.url}", "REDIS_URL": "{db:cache.url}",
+        "secret_env": {"DATABASE_URL": "{db:condo.url}", "REDIS_URL": "{db:condo_cache.url}",
                        "COOKIE_SECRET": "{secret:condo_cookie_secret}",
                        "MARKETPLACE_WEBHOOK_SECRET": "{secret:webhook_condo_hmac}"},
         "depends_on": ["postgres", "redis"],
@@ -411,11 +434,15 @@ class Secret(TypedDict, total=False):
     reader_uid: int              # rsa_keypair: owner of the private key's mounted copy
 
 
-class Database(TypedDict, total=False):
+class DatabaseDefaults(TypedDict, total=False):
+    ddl: list[str]
+    redis_acl: str
+
+
+class Database(DatabaseDefaults, total=False):
     engine: Required[Literal["postgres", "redis", "mysql", "mongodb"]]
     service: Required[str]
     user: Required[str]
-    ddl: list[str]
 
 
 class HttpCheck(TypedDict, total=False):

@@ -132,6 +132,56 @@ def test_mysql_roots_password_rotates_like_the_others(fresh_staging, first_deplo
     assert Deploy().changed == 0
 
 
+def _redis(catalog, commands: str) -> list[str]:
+    """redis-cli in the Redis container, commands (with any AUTH) on stdin: the replies."""
+    proc = subprocess.run(["docker", "exec", "-i", f"{catalog.project_name}-redis-1", "redis-cli",
+                           "--no-auth-warning"], input=commands, capture_output=True, text=True)
+    return (proc.stdout + proc.stderr).splitlines()
+
+
+def test_redis_has_no_default_user_and_each_app_its_own(fresh_staging, first_deploy):
+    values = Path(fresh_staging.deploy_root, "secrets", "values")
+    connector = (values / "db_connector_cache_password").read_text()
+    condo = (values / "db_condo_cache_password").read_text()
+    assert _redis(fresh_staging, "PING\n")[0].startswith("NOAUTH")
+    assert _redis(fresh_staging, "AUTH default x\n")[0].startswith("WRONGPASS")
+    replies = _redis(fresh_staging, f"AUTH connector {connector}\nSET e2e:k v\nCONFIG GET dir\n"
+                                    "FLUSHALL\nACL SETUSER connector nopass\nDEBUG SLEEP 0\n")
+    assert replies[:2] == ["OK", "OK"], replies
+    assert all(r.startswith("NOPERM") for r in replies[2:]), replies
+    assert _redis(fresh_staging, f"AUTH connector {condo}\n")[0].startswith("WRONGPASS")
+    # redis-server runs as the image's redis user; its ACL file holds hashes only, mode 0600
+    status = sh("docker", "exec", f"{fresh_staging.project_name}-redis-1", "cat", "/proc/1/status").stdout
+    uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+    assert uid != "0"
+    acl = sh("docker", "exec", f"{fresh_staging.project_name}-redis-1", "stat", "-c", "%a %U",
+             "/data/users.acl").stdout.split()
+    assert acl == ["600", "redis"]
+    text = sh("docker", "exec", f"{fresh_staging.project_name}-redis-1", "cat", "/data/users.acl").stdout
+    assert connector not in text and condo not in text and "user default off" in text
+
+
+def test_rotating_a_redis_password_keeps_the_old_until_the_app_has_the_new(fresh_staging, first_deploy):
+    name = "db_condo_cache_password"
+    values = Path(fresh_staging.deploy_root, "secrets", "values")
+    old = (values / name).read_text()
+    before = containers(fresh_staging)
+    # Prepared and taken by Redis, not yet given to condo: both passwords work meanwhile.
+    sh("bash", f"{fresh_staging.deploy_root}/scripts/secrets.sh", "rotate", name)
+    new = (values / f"{name}.next").read_text()
+    sh("bash", f"{fresh_staging.deploy_root}/scripts/ensure_databases.sh")
+    assert _redis(fresh_staging, f"AUTH condo {old}\n") == ["OK"]
+    assert _redis(fresh_staging, f"AUTH condo {new}\n") == ["OK"]
+    rotate = cli("rotate", "staging", name)  # resumes: condo restarted, the old password goes
+    assert rotate.returncode == 0, rotate.stdout + rotate.stderr
+    assert (values / name).read_text() == new
+    assert _redis(fresh_staging, f"AUTH condo {old}\n")[0].startswith("WRONGPASS")
+    after = containers(fresh_staging)
+    assert after["condo"] != before["condo"] and after["redis"] == before["redis"]
+    assert sh("bash", f"{fresh_staging.deploy_root}/scripts/healthcheck.sh", check=False).returncode == 0
+    assert Deploy().changed == 0
+
+
 def test_second_deploy_changes_nothing_and_restarts_nothing(fresh_staging, first_deploy):
     before = containers(fresh_staging)
     again = Deploy()

@@ -82,7 +82,7 @@ def test_env_files_use_the_list_form_2_20_understands(compose):
 
 def test_compose_dollars_are_escaped(compose):
     command = " ".join(compose["services"]["redis"]["command"])
-    assert "$$REDIS_PASSWORD" in command and "exec redis-server -" in command
+    assert '"$$REDIS_ADMIN_PASSWORD"' in command and "redis-server --aclfile" in command
 
 
 def test_no_secret_value_or_token_in_clear_files(local_files):

@@ -35,7 +35,7 @@ def catalog(draft: Draft) -> Catalog:
         hostnames=dict(raw["hostnames"]),
         tunnel=dict(raw["tunnel"]),
         secrets=secrets,
-        databases={name: {"ddl": [], **db} for name, db in raw["databases"].items()},
+        databases={name: merge(raw["database_defaults"], db) for name, db in raw["databases"].items()},
         services={name: _service(draft, name, svc, routes) for name, svc in enabled.items()},
         routes=routes,
     )

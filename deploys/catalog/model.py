@@ -12,11 +12,14 @@ from deploys.catalog.draft import Problem
 MACRO = re.compile(r"\{(secret|db|hostname|key):([A-Za-z0-9_.\-]+)\}|\{integrations\}")
 SECRET_TOKEN = re.compile(r"\{secret:([A-Za-z0-9_]+)\}")
 # What each database engine is: its port, its URLs ({db:NAME.url}, {db:NAME.jdbc_url}) and the
-# environment variable of its image that holds the administrator's password.
+# environment variable of its image that holds the administrator's password (Redis: of the
+# catalog's redis command, for its `admin` ACL user; `reserved_users` are never an app's).
 DB_ENGINES = {
     "postgres": {"port": 5432, "url": "postgresql://{user}:{password}@{host}:{port}/{name}",
                  "jdbc_url": "jdbc:postgresql://{host}:{port}/{name}", "admin_env": "POSTGRES_PASSWORD"},
-    "redis": {"port": 6379, "url": "redis://{user}:{password}@{host}:{port}/0"},
+    "redis": {"port": 6379, "url": "redis://{user}:{password}@{host}:{port}/0",
+              "admin_env": "REDIS_ADMIN_PASSWORD", "admin_user": "admin",
+              "reserved_users": ("admin", "default")},
     "mysql": {"port": 3306, "url": "mysql://{user}:{password}@{host}:{port}/{name}",
               "jdbc_url": "jdbc:mysql://{host}:{port}/{name}", "admin_env": "MYSQL_ROOT_PASSWORD"},
     "mongodb": {"port": 27017,
@@ -188,17 +191,22 @@ class Catalog:
     @property
     def database_secrets(self) -> set[str]:
         """The secrets a database must accept before the services use them (the passwords
-        scripts/ensure_databases.sh sets: PostgreSQL's and MySQL's users and administrators)."""
+        scripts/ensure_databases.sh sets: PostgreSQL's, MySQL's and Redis's users and
+        administrators)."""
         managed = {db: spec for db, spec in self.databases.items()
-                   if spec["engine"] in ("postgres", "mysql") and spec["service"] in self.services}
+                   if spec["engine"] in ("postgres", "mysql", "redis") and spec["service"] in self.services}
         servers = {spec["service"] for spec in managed.values()}
         admins = {self.admin_secret(server) for server in servers} - {None}
         return {f"db_{db}_password" for db in managed} | admins
 
     @property
     def postgres_databases(self) -> dict[str, dict[str, Any]]:
+        return self.databases_of("postgres")
+
+    def databases_of(self, engine: str) -> dict[str, dict[str, Any]]:
+        """The databases of one engine whose server is enabled."""
         return {name: db for name, db in self.databases.items()
-                if db["engine"] == "postgres" and db["service"] in self.services}
+                if db["engine"] == engine and db["service"] in self.services}
 
     @property
     def used_secrets(self) -> list[str]:

@@ -57,6 +57,14 @@ POWERS = {
 # A value that would be written into a file or a script: these characters cannot be.
 UNWRITABLE = re.compile(r"[\n\r\x00]")
 MACRO_LIKE = re.compile(r"\{(?:[a-z_]+:[^{}]*|integrations)\}|\{(?:secret|db|key|hostname):[^}]*$")
+# -- Redis ACL rules of an app's user: keys, channels and commands only --------------------------
+ACL_RULE = re.compile(r"^(?:(?:%R?W?)?~[A-Za-z0-9_:*?.\[\]{}^-]+|&[A-Za-z0-9_:*?.\[\]{}^-]+|allkeys|resetkeys|allchannels|resetchannels"
+                      r"|[+-]@?[a-z][a-z_-]*(?:\|[a-z][a-z_-]*)?)$")
+# Commands an app's user is never granted, whatever its category rules say (all are @admin or
+# reach every app's keys).
+ACL_NEVER = {"acl", "config", "debug", "module", "shutdown", "monitor", "replicaof", "slaveof", "sync",
+             "psync", "failover", "save", "bgsave", "bgrewriteaof", "cluster", "flushall", "flushdb", "swapdb",
+             "migrate"}
 HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&,%:+-]*$")
 NGINX_SIZE = re.compile(r"^\d{1,6}[km]?$")
 
@@ -230,6 +238,47 @@ def values(catalog: Catalog, b: Draft) -> None:
                       "a number, optionally followed by k or m: 512k, 32m")
 
 
+def redis_users(catalog: Catalog, b: Draft) -> None:
+    """A redis database's user is an app's: never the server's `admin` or `default`, and its ACL
+    rules grant keys, channels and commands only, never the admin commands."""
+    from deploys.catalog.model import DB_ENGINES
+
+    reserved = DB_ENGINES["redis"]["reserved_users"]
+    for name, db in b.raw["databases"].items():
+        if not isinstance(db, dict):
+            continue
+        where = ("databases", str(name))
+        acl = db.get("redis_acl")
+        if db.get("engine") != "redis":
+            if acl is not None:
+                b.problem(where + ("redis_acl",), f"{name} is a {db.get('engine')} database: "
+                          "redis_acl is for redis databases", "remove redis_acl")
+            continue
+        if db.get("user") in reserved:
+            b.problem(where + ("user",), f"{db['user']!r} is the redis server's own user",
+                      f"an app's user name, not one of {', '.join(reserved)}")
+        if acl is None:
+            acl = b.raw["database_defaults"].get("redis_acl", "")
+            where = ("database_defaults",)
+        for problem in _acl_problems(str(acl)):
+            b.problem(where + ("redis_acl",), problem, "rules like ~app:* &* +@all -@admin "
+                      "(keys ~, channels &, commands + and -; no passwords, on/off or admin commands)")
+
+
+def _acl_problems(acl: str) -> list[str]:
+    rules = acl.split(" ")
+    problems = [f"{rule!r} is not a key, channel or command rule" for rule in rules
+                if not ACL_RULE.match(rule)]
+    for rule in rules:
+        if rule.startswith("+") and rule[1:].split("|")[0] in ACL_NEVER | {"@admin", "@dangerous"}:
+            problems.append(f"{rule!r} grants what only the server's admin may do")
+    granted = [i for i, rule in enumerate(rules) if rule == "+@all"]
+    if granted and "-@admin" not in rules[granted[-1]:]:
+        problems.append("+@all is not followed by -@admin: the app's user could run CONFIG, ACL, "
+                        "DEBUG and MODULE")
+    return problems
+
+
 def _bad_macros(text: str) -> list[str]:
     """Macro-like text that is not a macro (unknown kind, empty or unclosed reference)."""
     bad = []
@@ -240,4 +289,4 @@ def _bad_macros(text: str) -> list[str]:
     return bad
 
 
-RULES = [names, roots, paths, powers, values]
+RULES = [names, roots, paths, powers, values, redis_users]
