@@ -42,6 +42,11 @@ SHARED_TUNNEL_FILE = "tunnel/shared-config.yml"
 # Folders created under deploy_root besides those of the managed files and volumes.
 EXTRA_DIRS = (SECRETS, SECRET_VALUES, LOGS, "tunnel", RELEASES)
 
+# Where DSM lists the shared folders it exports over SMB (sections `[name]` with `path=`) and
+# NFS (exports(5)); read by the state command, absent on a machine that is not a NAS.
+SMB_SHARES = "/etc/samba/smb.share.conf"
+NFS_EXPORTS = "/etc/exports"
+
 # The suffix of a file being written: uploaded beside its destination, then renamed over it.
 TEMP_SUFFIX = ".deploy-tmp"
 

@@ -66,6 +66,10 @@ class Desired:
     # tunnel.mode "shared": the other site's config.yml, and how our block merges into it
     shared_config_file: str | None = None
     merge_shared: Callable[[str], str] | None = None
+    # setting -> absolute folder on the target (deploy_root, backup_dir), and the shared folders
+    # they may lie in although exported (allow_in_exported_share)
+    roots: dict[str, str] = field(default_factory=dict)
+    allowed_shares: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, catalog: Catalog, files: dict[str, ManagedFile]) -> Desired:
@@ -92,6 +96,8 @@ class Desired:
             ddl={path: db for db, paths in render.ddl_files(catalog).items() for path in paths},
             shared_config_file=catalog.tunnel["shared"]["config_file"] if shared else None,
             merge_shared=functools.partial(shared_tunnel.merge, catalog=catalog) if shared else None,
+            roots={"deploy_root": catalog.deploy_root, "backup_dir": catalog.backup_dir},
+            allowed_shares=tuple(catalog.allow_in_exported_share),
         )
 
     @property
@@ -139,10 +145,27 @@ class Plan:
         return [(files[c.subject], c.action) for c in self.files.get(group, [])]
 
 
+def _exposed_roots(desired: Desired, state: TargetState) -> list[str]:
+    """The deploy's folders that lie in a shared folder the target exports, unless allowed."""
+    found = []
+    for key, path in desired.roots.items():
+        for export in state.exports:
+            if export.holds(path) and export.share not in desired.allowed_shares:
+                found.append(f"{key} {path} is in the shared folder {export.share!r} "
+                             f"({export.path}), which the target exports over {export.protocol.upper()}")
+    return found
+
+
 def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], bool]) -> Plan:
     """The plan that takes a target from `state` to `desired`. Raises PlanRefused when the
     deploy must not start (another deploy holds the lock; the shared tunnel refuses our block)."""
     takeover = _lock(state, lock_is_stale)
+    exposed = _exposed_roots(desired, state)
+    if exposed:
+        raise PlanRefused("; ".join(exposed) + ": their users could read the stack's secrets and "
+                          "dumps through the shared folder's ACLs, whatever the files' modes; nothing "
+                          "was touched. Move the folder out of the shared folder, or name the share "
+                          "in allow_in_exported_share (group_data) if that is intended")
     if state.links:
         raise PlanRefused(f"{', '.join(state.links)}: a folder of the stack is a symbolic link, so a "
                           "volume or a file written there could land outside the deploy root; nothing "

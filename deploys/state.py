@@ -34,6 +34,20 @@ class ContainerState:
         return self.state == "running" and self.health in ("healthy", "none")
 
 
+@dataclass(frozen=True)
+class Export:
+    """A folder the target shares over the network: protocol (smb, nfs), share name, path."""
+
+    protocol: str
+    share: str
+    path: str
+
+    def holds(self, path: str) -> bool:
+        """Is `path` this shared folder or inside it?"""
+        base = self.path.rstrip("/") or "/"
+        return path == base or path.startswith(base.rstrip("/") + "/")
+
+
 @dataclass
 class TargetState:
     dirs: set[str] = field(default_factory=set)
@@ -50,6 +64,8 @@ class TargetState:
     lock: dict | None = None
     # Folders of the stack that are symbolic links: "folder -> where it leads".
     links: list[str] = field(default_factory=list)
+    # The shared folders the target exports over SMB or NFS (a NAS's; none elsewhere).
+    exports: list[Export] = field(default_factory=list)
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
@@ -81,6 +97,10 @@ def parse_state(output: list[str]) -> TargetState:
     """The state command's output lines -> TargetState."""
     lines = _sections(output)
     state = TargetState()
+    for line in lines.get("exports", []):
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2].startswith("/"):
+            state.exports.append(Export(*parts))
     if "noroot" in lines:
         return state
     state.dirs = set(lines.get("dirs", []))

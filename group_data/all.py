@@ -29,6 +29,11 @@ from typing import Any, Literal, Required, TypedDict
 project_name: str = "marketplace"
 # Where everything lives on the target (compose file, env files, data volumes, scripts).
 deploy_root: str = "/volume1/web/marketplace"
+# DSM shared folders (their names) deploy_root and backup_dir may lie in although DSM exports
+# them over SMB (/etc/samba/smb.share.conf) or NFS (/etc/exports): a shared folder's ACLs, not
+# the files' modes, decide what its users read there, secrets and dumps included. Empty: a
+# deploy into an exported shared folder is refused before anything is touched.
+allow_in_exported_share: list[str] = []
 # Absolute path: DSM's non-interactive SSH PATH lacks /usr/local/bin.
 docker_bin: str = "/usr/local/bin/docker"
 # Every published port binds here only (a loopback address: the tunnel is the way in). A

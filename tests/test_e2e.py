@@ -136,7 +136,7 @@ def _redis(catalog, commands: str) -> list[str]:
     """redis-cli in the Redis container, commands (with any AUTH) on stdin: the replies."""
     proc = subprocess.run(["docker", "exec", "-i", f"{catalog.project_name}-redis-1", "redis-cli",
                            "--no-auth-warning"], input=commands, capture_output=True, text=True)
-    return (proc.stdout + proc.stderr).splitlines()
+    return [line for line in (proc.stdout + proc.stderr).splitlines() if line]
 
 
 def test_redis_has_no_default_user_and_each_app_its_own(fresh_staging, first_deploy):
@@ -290,4 +290,27 @@ def test_a_folder_turned_into_a_symlink_is_refused_before_anything(fresh_staging
     finally:
         logs.unlink()
         moved.rename(logs)
+    assert Deploy().changed == 0
+
+
+def test_a_deploy_root_in_an_exported_shared_folder_is_refused(fresh_staging, first_deploy):
+    """DSM lists its shared folders in smb.share.conf; the staging target is made to look like
+    a NAS that exports the folder holding the deploy root over SMB."""
+    conf = Path("/etc/samba/smb.share.conf")
+    if conf.exists():
+        pytest.skip(f"{conf} exists on this machine: not ours to replace")
+    parent = str(Path(fresh_staging.deploy_root).parent)
+    conf.parent.mkdir(exist_ok=True)
+    conf.write_text(f"[photo]\n\tcomment=\n\tpath=/volume1/photo\n[stacks]\n\tbrowseable=yes\n\tpath={parent}\n")
+    try:
+        before, running = snapshot(fresh_staging), containers(fresh_staging)
+        refused = sh(str(VENV_BIN / "pyinfra"), "-y", "inventory.py", "deploys/marketplace.py", check=False)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0, output[-3000:]
+        assert (f"deploy_root {fresh_staging.deploy_root} is in the shared folder 'stacks' ({parent}), "
+                "which the target exports over SMB") in output
+        assert "allow_in_exported_share" in output and "nothing was touched" in output
+        assert snapshot(fresh_staging) == before and containers(fresh_staging) == running
+    finally:
+        conf.unlink()
     assert Deploy().changed == 0

@@ -30,6 +30,7 @@ def catalog(draft: Draft) -> Catalog:
         file_owner=raw["file_owner"],
         wait_timeout_s=int(raw["wait_timeout_s"]),
         backup_dir=raw["backup_dir"].rstrip("/"),
+        allow_in_exported_share=list(raw["allow_in_exported_share"]),
         backup_keep_days=int(raw["backup_keep_days"]),
         backup_schedule=dict(raw["backup_schedule"]),
         hostnames=dict(raw["hostnames"]),

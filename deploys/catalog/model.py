@@ -144,6 +144,7 @@ class Catalog:
     databases: dict[str, dict[str, Any]]
     services: dict[str, Service]
     routes: list[Route] = field(default_factory=list)
+    allow_in_exported_share: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
     @property

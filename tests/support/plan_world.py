@@ -49,6 +49,7 @@ def desired(spec: dict) -> Desired:
         users={n: tuple(v) for n, v in spec["users"].items()}, ddl=spec["ddl"],
         shared_config_file=spec.get("shared_config_file"),
         merge_shared=(lambda current: merged) if merged is not None else None,
+        roots=spec.get("roots", {}), allowed_shares=tuple(spec.get("allowed_shares", ())),
     )
 
 
@@ -58,10 +59,11 @@ def sha(text: str) -> str:
 
 def state_output(spec: dict) -> list[str]:
     """What templates/commands/state.sh.j2 prints for a target in this state."""
+    exports = ["@exports", *("\t".join(e) for e in spec.get("exports", []))]
     if spec.get("noroot"):
-        return ["@noroot"]
+        return [*exports, "@noroot"]
     files = spec["files"]
-    lines = ["@dirs", *spec["dirs"], "@links", *spec.get("links", []), "@stat"]
+    lines = [*exports, "@dirs", *spec["dirs"], "@links", *spec.get("links", []), "@stat"]
     lines += [f"{mode} {owner} {path}" for path, (_, mode, owner) in files.items()]
     lines += ["@sha", *(f"{sha(text)}  {path}" for path, (text, _, _) in files.items())]
     lines += ["@secret_values", *spec["secret_values"]]
