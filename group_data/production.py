@@ -15,6 +15,11 @@ services = {
     "cocorico": {"image": None},
 }
 
+# deploy_root (all.py: /volume1/web/marketplace) is inside the shared folder `web`. If DSM exports
+# it over SMB or NFS, the deploy refuses to keep secrets there: set deploy_root to a folder in a
+# share nobody mounts, or accept that share's ACLs decide who reads it:
+# allow_in_exported_share = ["web"]
+
 tunnel = {
     # UUID of the marketplace's own tunnel (`cloudflared tunnel create marketplace`).
     "id": None,

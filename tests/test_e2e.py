@@ -300,6 +300,7 @@ def test_a_deploy_root_in_an_exported_shared_folder_is_refused(fresh_staging, fi
     if conf.exists():
         pytest.skip(f"{conf} exists on this machine: not ours to replace")
     parent = str(Path(fresh_staging.deploy_root).parent)
+    made = not conf.parent.exists()
     conf.parent.mkdir(exist_ok=True)
     conf.write_text(f"[photo]\n\tcomment=\n\tpath=/volume1/photo\n[stacks]\n\tbrowseable=yes\n\tpath={parent}\n")
     try:
@@ -313,4 +314,6 @@ def test_a_deploy_root_in_an_exported_shared_folder_is_refused(fresh_staging, fi
         assert snapshot(fresh_staging) == before and containers(fresh_staging) == running
     finally:
         conf.unlink()
+        if made:
+            conf.parent.rmdir()
     assert Deploy().changed == 0
