@@ -49,7 +49,7 @@ def test_every_published_port_is_loopback_unless_public(inspected, catalog):
 
 
 def test_nothing_of_the_stack_listens_beyond_loopback(host, catalog):
-    ports = {s.host_port for s in catalog.services.values() if s.host_port is not None and not s.public}
+    ports = {port for s in catalog.services.values() if not s.public for port in s.published}
     for line in host.check_output("ss -Hltn").splitlines():
         local = line.split()[3]
         address, _, port = local.rpartition(":")

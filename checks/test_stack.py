@@ -35,7 +35,7 @@ def test_published_ports_are_exactly_the_declared_ones(stack_containers, catalog
     svc = catalog.services[service]
     bindings = [b for spec in stack_containers[service]["ports"].values() for b in spec or []]
     published = {(b["HostIp"], int(b["HostPort"])) for b in bindings}
-    expected = {(catalog.bind_address, svc.host_port)} if svc.host_port is not None else set()
+    expected = {("0.0.0.0" if svc.public else catalog.bind_address, port) for port in svc.published}
     assert published == expected
     assert not {port for _, port in published} & NEVER_PUBLISHED
 

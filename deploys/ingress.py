@@ -69,10 +69,11 @@ class Rule:
 
 def edge_origin(catalog: Catalog) -> str:
     """Where the tunnel sends the catalog's hostnames: the edge, by its container name on the
-    stack's network, or by its host port for a cloudflared outside the stack (shared mode)."""
+    stack's network, or by its tunnel port published for a cloudflared outside the stack
+    (shared mode)."""
     edge = catalog.edge
     if catalog.tunnel["mode"] == "shared":
-        return f"http://{catalog.bind_address}:{edge.host_port}"
+        return f"http://{catalog.bind_address}:{edge.tunnel_published[0]}"
     return f"http://edge:{catalog.tunnel['edge_port']}"
 
 

@@ -95,9 +95,10 @@ routes: dict[str, Route | None] = {
 tunnel: Tunnel = {
     # local, remote or shared (above).
     "mode": "local",
-    # The edge's port for the stack's own cloudflared (local and remote mode), on the container
-    # networks only: the one port where the edge passes on X-Forwarded-For/-Proto. Its published
-    # port (and so a shared tunnel) gets them set from the connection itself.
+    # The edge's port for cloudflared, the one port where the edge passes on X-Forwarded-For/
+    # -Proto: on the container networks for the stack's own cloudflared (local, remote), published
+    # at shared.edge_host_port for the other site's (shared). On the edge's host_port they are
+    # set from the connection itself.
     "edge_port": 8080,
     # The tunnel's UUID (`cloudflared tunnel create marketplace`); required in local and remote.
     "id": None,
@@ -115,6 +116,10 @@ tunnel: Tunnel = {
     "shared": {
         # Its config.yml on the target (an absolute path); our block goes in there.
         "config_file": "/volume1/web/cloudflared/config.yml",
+        # The host port (on bind_address, plus port_offset) where its cloudflared reaches the
+        # edge's tunnel port: our rules point here. Like every published port it is loopback
+        # only, so anything running on the NAS could send forwarded headers through it.
+        "edge_host_port": 3180,
         # Its container, restarted when our block changes.
         "container": "cloudflared",
         # Its metrics server (`--metrics`): GET /ready must answer 200 after a restart.
@@ -415,6 +420,7 @@ class Route(TypedDict, total=False):
 
 class SharedTunnel(TypedDict, total=False):
     config_file: str
+    edge_host_port: int
     container: str
     metrics_url: str
     ready_timeout_s: int

@@ -5,7 +5,9 @@ Deployed from a git clone whose staging.py sets the mode; staging goes back to `
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,15 @@ def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(c
     assert installed.startswith(original.split("  - service: http_status:404")[0])
     assert started_at() != before and wait_ready()
     assert f"{staging_stack.project_name}-cloudflared-1" not in docker("ps", "-a", "--format", "{{.Names}}")
+    # Our rules point at the edge's tunnel port, published for the other site's cloudflared: the
+    # one port where X-Forwarded-* are passed on; the edge's own port still sets them itself.
+    origin = f"http://127.0.0.1:{3180 + staging_stack.port_offset}"
+    assert f"service: {origin}" in installed
+    sent = {"Host": "boma.localhost", "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    for url, passed in ((origin, True), (f"http://127.0.0.1:{staging_stack.edge.host_port}", False)):
+        request = urllib.request.Request(f"{url}/en/", headers=sent)
+        forwarded = json.loads(urllib.request.urlopen(request, timeout=15).read())["forwarded"]
+        assert ("203.0.113.7" in forwarded["for"] and forwarded["proto"] == "https") is passed, (url, forwarded)
     again_before = started_at()
     again = clone.deploy()
     assert again.returncode == 0 and changed_operations(output(again)) == 0, output(again)[-3000:]

@@ -173,3 +173,4 @@ def test_nginx_accepts_the_edge_config(local_files, tmp_path):
         [DOCKER, "run", "--rm", "--network", "none", "-v", f"{root}/edge/conf.d:/etc/nginx/conf.d:ro",
          "marketplace-local/base:bookworm", "nginx", "-t"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from deploys import catalog as catalog_mod
+from deploys.render import render
 from deploys.shared_tunnel import SharedTunnelError, merge, without_block
 
 WATTSUN = """\
@@ -45,7 +46,8 @@ def test_the_block_goes_before_the_catch_all_and_foreign_bytes_are_kept(shared):
     main = [r.get("path") for r in ours if r["hostname"] == "boma.wattsun.co.ke"]
     assert main == ["^/billing(/|$)", "^/api(/|$)", None]
     assert len(ours) == 5
-    assert all(r["service"] == "http://127.0.0.1:3100" for r in ours)
+    # the edge's tunnel port, published for the other site's cloudflared (tunnel.shared.edge_host_port)
+    assert all(r["service"] == "http://127.0.0.1:3180" for r in ours)
     assert "# BEGIN marketplace" in merged and "# END marketplace" in merged
 
 
@@ -129,7 +131,7 @@ def test_a_shadowing_refusal_names_both_rules(shared):
     with pytest.raises(SharedTunnelError) as refused:
         merge(_with_rule("  - path: \"^/billing\"\n    service: http://localhost:3000\n"), shared)
     assert "foreign rule 3 {path: ^/billing, service: http://localhost:3000}" in str(refused.value)
-    assert "{hostname: boma.wattsun.co.ke, path: ^/billing(/|$), service: http://127.0.0.1:3100}" in str(refused.value)
+    assert "{hostname: boma.wattsun.co.ke, path: ^/billing(/|$), service: http://127.0.0.1:3180}" in str(refused.value)
 
 
 def test_a_legitimate_foreign_rule_for_another_hostname_is_kept_byte_for_byte(shared):
@@ -147,3 +149,10 @@ def test_the_request_port_is_ignored_and_the_apex_is_not_a_subdomain():
     assert not Rule("x", "*.wattsun.co.ke").matches("wattsun.co.ke", "/")
     assert Rule("x", "*").matches("anything.example", "/")
     assert Rule("x", None, "api").matches("h", "/x/api/y")
+
+
+def test_the_edges_tunnel_port_is_published_for_the_other_sites_cloudflared(shared):
+    """Only the tunnel's port passes X-Forwarded-* on: in shared mode it is published on the
+    bind address beside the edge's own port (which sets them from the connection)."""
+    compose = yaml.safe_load(render(shared)["docker-compose.yml"].content)
+    assert compose["services"]["edge"]["ports"] == ["127.0.0.1:3100:80", "127.0.0.1:3180:8080"]

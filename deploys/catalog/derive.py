@@ -86,7 +86,17 @@ def _service(draft: Draft, name: str, svc: dict[str, Any], routes: list[Route]) 
         compose=dict(svc["compose"]),
         keys=tuple(sorted({k.partition(".")[0] for k in macros.keys})),
         databases=tuple(sorted(macros.databases)),
+        tunnel_published=_tunnel_published(draft.raw, name),
     )
+
+
+def _tunnel_published(raw: dict[str, Any], name: str) -> tuple[int, int] | None:
+    """(host port, container port) where the other site's cloudflared reaches the edge's tunnel
+    port, in tunnel mode shared."""
+    tunnel = raw["tunnel"]
+    if name != "edge" or tunnel["mode"] != "shared":
+        return None
+    return int(tunnel["shared"]["edge_host_port"]) + int(raw["port_offset"]), int(tunnel["edge_port"])
 
 
 def _routes(raw: dict[str, Any], enabled: dict[str, dict[str, Any]]) -> list[Route]:

@@ -88,6 +88,18 @@ class Service:
     compose: dict[str, Any]
     keys: tuple[str, ...] = ()
     databases: tuple[str, ...] = ()  # the databases its environment points at
+    # The edge in tunnel mode shared: (host port, tunnel.edge_port), its tunnel port published
+    # for the other site's cloudflared.
+    tunnel_published: tuple[int, int] | None = None
+
+    @property
+    def published(self) -> dict[int, int]:
+        """host port -> container port: every port it publishes (on bind_address, or on every
+        address when public)."""
+        found = {self.host_port: self.port} if self.host_port is not None else {}
+        if self.tunnel_published:
+            found[self.tunnel_published[0]] = self.tunnel_published[1]
+        return found
 
     @property
     def secrets(self) -> list[str]:

@@ -116,6 +116,17 @@ def published_ports(catalog: Catalog, b: Draft) -> None:
         seen.setdefault(port, name)
         if svc.public and name in db_services:
             b.problem(("services", name, "public"), "a database is never public")
+    edge = catalog.services.get("edge")
+    if edge and edge.tunnel_published:
+        port, where = edge.tunnel_published[0], ("tunnel", "shared", "edge_host_port")
+        if not 1 <= port <= 65535:
+            b.problem(where, f"{port} (with port_offset {catalog.port_offset}) is not a TCP port")
+        if port in catalog.reserved_ports:
+            b.problem(where, f"{port} is already taken on the NAS by {catalog.reserved_ports[port]}",
+                      "pick a free port (see reserved_ports)")
+        if port in seen:
+            b.problem(where, f"{port} is also published by services.{seen[port]}",
+                      "give the tunnel's edge port a host port of its own")
 
 
 def killbill_debug_ports(catalog: Catalog, b: Draft) -> None:
@@ -377,8 +388,8 @@ def tunnel(catalog: Catalog, b: Draft) -> None:
                       "site's cloudflared serves our hostnames, ours must not run too",
                       "set services.cloudflared.enabled=False")
         if "edge" not in catalog.services or catalog.services["edge"].host_port is None:
-            b.problem(("services", "edge", "host_port"), "a shared tunnel reaches the edge on its "
-                      "host port", "publish the edge (host_port)")
+            b.problem(("services", "edge", "host_port"), "the deploy's health probes reach the "
+                      "edge on its host port", "publish the edge (host_port)")
         if not Path(t["shared"]["config_file"]).is_absolute():
             b.problem(("tunnel", "shared", "config_file"), "must be an absolute path on the target")
 
