@@ -49,7 +49,7 @@ def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(c
     # Our rules point at the edge's tunnel port, published for the other site's cloudflared: the
     # one port where X-Forwarded-* are passed on; the edge's own port still sets them itself.
     origin = f"http://127.0.0.1:{3180 + staging_stack.port_offset}"
-    assert f"service: {origin}" in installed
+    assert f'service: "{origin}"' in installed
     sent = {"Host": "boma.localhost", "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
     for url, passed in ((origin, True), (f"http://127.0.0.1:{staging_stack.edge.host_port}", False)):
         request = urllib.request.Request(f"{url}/en/", headers=sent)
