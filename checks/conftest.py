@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def pytest_addoption(parser):
     parser.addoption("--target", default=os.environ.get("MARKETPLACE_TARGET", "local"),
-                     choices=catalog_mod.TARGETS, help="whose catalog the checks expect")
+                     choices=catalog_mod.targets(), help="whose catalog the checks expect")
 
 
 def pytest_configure(config):

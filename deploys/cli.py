@@ -34,7 +34,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from deploys.validate import check
 
     failed = 0
-    for target in args.targets or catalog_mod.TARGETS:
+    for target in args.targets or catalog_mod.targets():
         try:
             check(target)
             print(f"{target}: ok")
@@ -54,7 +54,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     url = args.url if "://" in args.url else f"https://{args.url}"
     host = urlsplit(url).hostname
-    catalogs = [catalog_mod.load(t, strict=False) for t in catalog_mod.TARGETS]
+    catalogs = [catalog_mod.load(t, strict=False) for t in catalog_mod.targets()]
     chosen = [c for c in catalogs if host in c.hostnames.values()] or catalogs
     for catalog in chosen:
         edge = edge_config(catalog) if "edge" in catalog.services else None
@@ -104,29 +104,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploys.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("render", help=cmd_render.__doc__)
-    p.add_argument("target", choices=catalog_mod.TARGETS)
+    p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("out")
     p.set_defaults(func=cmd_render)
     p = sub.add_parser("validate", help=cmd_validate.__doc__)
-    p.add_argument("targets", nargs="*", choices=[[], *catalog_mod.TARGETS], metavar="TARGET")
+    p.add_argument("targets", nargs="*", choices=[[], *catalog_mod.targets()], metavar="TARGET")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("route", help=cmd_route.__doc__)
     p.add_argument("url")
     p.set_defaults(func=cmd_route)
     p = sub.add_parser("rotate", help=cmd_rotate.__doc__)
-    p.add_argument("target", choices=catalog_mod.TARGETS)
+    p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("secret")
     p.set_defaults(func=cmd_rotate)
     for name, func in (("releases", cmd_releases), ("unlock", cmd_unlock)):
         p = sub.add_parser(name, help=func.__doc__)
-        p.add_argument("target", choices=catalog_mod.TARGETS)
+        p.add_argument("target", choices=catalog_mod.targets())
         p.set_defaults(func=func)
     p = sub.add_parser("rollback", help=cmd_rollback.__doc__)
-    p.add_argument("target", choices=catalog_mod.TARGETS)
+    p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("release", nargs="?")
     p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("run", help=cmd_script.__doc__)
-    p.add_argument("target", choices=catalog_mod.TARGETS)
+    p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("script", choices=["healthcheck", "stop_all", "start_all", "backup_postgres"])
     p.set_defaults(func=cmd_script)
     args = parser.parse_args(argv)

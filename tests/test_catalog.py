@@ -173,3 +173,38 @@ def test_every_problem_is_listed_at_once(group_data):
 def test_unknown_target_is_refused():
     with pytest.raises(catalog_mod.CatalogError, match="no group_data file"):
         catalog_mod.load("qa")
+
+
+# -- targets: a file of group_data that says how to reach it ----------------------------------
+
+def test_targets_are_the_group_data_files_that_say_how_to_reach_them():
+    assert catalog_mod.targets() == ["local", "production", "staging"]  # not all.py, not standins.py
+
+
+def test_a_new_target_is_a_file_and_nothing_else(group_data):
+    root = group_data("nas2", """
+        extends = ["production"]
+        ssh_hostname = "nas2.example.lan"
+        tunnel = {"id": "11111111-1111-4111-8111-111111111111"}
+    """)
+    assert "nas2" in catalog_mod.draft.targets(root)
+    conn = catalog_mod.connection("nas2", root)
+    # production's connection path (user, sudo, SCP, temp dir), its own address
+    assert conn["ssh_user"] == "deploy" and conn["_sudo"] is True and conn["_temp_dir"] == "/volume1/@tmp"
+    assert conn["ssh_file_transfer_protocol"] == "scp" and conn["ssh_hostname"] == "nas2.example.lan"
+
+
+def test_extends_chains_and_each_file_counts_once(group_data):
+    group_data("base2", 'extends = ["standins"]\nproject_name = "from-base2"\nport_offset = 7\n')
+    root = group_data("chained", 'extends = ["base2", "standins"]\nssh_hostname = "x"\nport_offset = 9\n')
+    names = [path.stem for path, _ in catalog_mod.layers("chained", root)]
+    assert names == ["all", "standins", "base2", "chained"]
+    catalog = catalog_mod.load("chained", root)
+    assert catalog.project_name == "from-base2" and catalog.port_offset == 9
+
+
+def test_an_extends_circle_is_an_error_naming_it(group_data):
+    group_data("loop_a", 'extends = ["loop_b"]\nssh_hostname = "x"\n')
+    root = group_data("loop_b", 'extends = ["loop_a"]\n')
+    with pytest.raises(catalog_mod.CatalogError, match=r"loop_a -> loop_b -> loop_a is a circle"):
+        catalog_mod.layers("loop_a", root)

@@ -4,6 +4,7 @@ in them, each attributed to the file that set its key."""
 from __future__ import annotations
 
 import __future__
+import functools
 import re
 import runpy
 import traceback
@@ -13,7 +14,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent.parent
 GROUP_DATA = REPO / "group_data"
-TARGETS = ("production", "staging", "local")
 # Keys in group_data that belong to pyinfra (connection settings), not to the catalog.
 PYINFRA_KEY = re.compile(r"^(ssh_|_)")
 
@@ -76,29 +76,65 @@ def source_label(path: Path) -> str:
 
 
 
+@functools.lru_cache(maxsize=None)
+def targets(group_data: Path = GROUP_DATA) -> list[str]:
+    """The targets: every file of group_data/ that says how to reach it (an ssh_* key, its own or
+    one it extends); a file without one (standins.py) is only a layer other files extend."""
+    found = []
+    for path in sorted(group_data.glob("*.py")):
+        if path.name == "all.py":
+            continue
+        try:
+            reachable = any(key.startswith("ssh_") for key in connection(path.stem, group_data))
+        except CatalogError:
+            reachable = True  # a broken target file still names a target: loading it says why
+        if reachable:
+            found.append(path.stem)
+    return found
+
+
 def layers(target: str, group_data: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The group_data files for a target, in merge order: all, what it extends, itself."""
+    """The group_data files for a target, in merge order: all, what it extends (and what those
+    extend, depth first), itself. Each file appears once."""
     target_file = group_data / f"{target}.py"
     if not target_file.exists():
         raise CatalogError(target, [Problem("target", f"no group_data file {target_file.name}",
-                                            str(group_data), f"one of: {', '.join(TARGETS)}")])
+                                            str(group_data), f"one of: {', '.join(targets(group_data))}")])
     problems: list[Problem] = []
-    own = _load_file(target_file, problems)
-    extends = own.pop("extends", [])
-    extends = [extends] if isinstance(extends, str) else list(extends)
-    result = [(group_data / "all.py", _load_file(group_data / "all.py", problems))]
-    for name in extends:
-        if not (group_data / f"{name}.py").is_file():
-            problems.append(Problem("extends", f"no group_data file {name}.py", source_label(target_file),
-                                    "name a file of group_data/, without .py"))
-            continue
-        data = _load_file(group_data / f"{name}.py", problems)
-        data.pop("extends", None)  # a file's own extends apply when it is the target
-        result.append((group_data / f"{name}.py", data))
-    result.append((target_file, own))
+    ordered: list[tuple[Path, dict[str, Any]]] = [(group_data / "all.py", _load_file(group_data / "all.py", problems))]
+
+    def visit(path: Path, chain: tuple[str, ...]) -> None:
+        data = _load_file(path, problems)
+        extends = data.pop("extends", [])
+        for name in [extends] if isinstance(extends, str) else list(extends):
+            if name in chain or name == path.stem:
+                problems.append(Problem("extends", f"{' -> '.join((*chain, path.stem, name))} is a circle",
+                                        source_label(path), "a file may not extend itself, even through others"))
+            elif not (group_data / f"{name}.py").is_file() or name == "all":
+                problems.append(Problem("extends", f"no group_data file {name}.py", source_label(path),
+                                        "name a file of group_data/, without .py"))
+            elif all(p.stem != name for p, _ in ordered):
+                visit(group_data / f"{name}.py", (*chain, path.stem))
+        ordered.append((path, data))
+
+    visit(target_file, ())
     if problems:
         raise CatalogError(target, problems)
-    return result
+    return ordered
+
+
+def connection(target: str, group_data: Path = GROUP_DATA) -> dict[str, Any]:
+    """How pyinfra reaches a target: its pyinfra keys (ssh_*, _sudo, ...) merged over its layers
+    as the catalog's settings are (extends included)."""
+    from pyinfra.api.arguments import all_global_arguments
+
+    known = {name for name, _ in all_global_arguments()}
+    merged: dict[str, Any] = {}
+    for path, _ in layers(target, group_data):
+        for key, value in runpy.run_path(str(path)).items():
+            if (key.startswith("ssh_") and isinstance(value, (str, int, bool))) or key in known:
+                merged[key] = value
+    return merged
 
 
 class Draft:

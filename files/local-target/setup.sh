@@ -9,6 +9,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 state=${MARKETPLACE_STATE:-$repo/.state}
 ssh_port=${MARKETPLACE_SSH_PORT:-2222}
+nas_port=${MARKETPLACE_NAS_SSH_PORT:-2223}
+# What every checkout on this machine shares: the targets' host keys and authorized keys.
+machine=${MARKETPLACE_MACHINE_DIR:-/var/lib/marketplace-target}
 compose_version=2.20.1
 mkdir -p "$state"
 
@@ -117,10 +120,54 @@ build_images() {
   "$here/build-images.sh"
 }
 
+# The staging target: a DSM stand-in container (files/nas-standin) on this machine's engine and
+# network, reached like the NAS: SSH as `deploy` on 127.0.0.1:$nas_port, sudo, SCP. Its host key,
+# the authorized keys and deploy's sudo password are machine-wide ($machine/nas), so every
+# checkout on this machine reaches it with its own key.
+start_nas_standin() {
+  local dir="$machine/nas" image=marketplace-local/nas-standin:bookworm name=marketplace-nas-standin
+  mkdir -p "$dir/host" "$dir/authorized" /volume1/@tmp
+  chmod 0700 "$dir" "$dir/host"
+  [ -f "$dir/host/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host/ssh_host_ed25519_key"
+  touch "$dir/authorized/deploy"
+  grep -qxF "$(cat "$state/ssh/id_ed25519.pub")" "$dir/authorized/deploy" || cat "$state/ssh/id_ed25519.pub" >> "$dir/authorized/deploy"
+  if [ ! -s "$dir/authorized/deploy.password" ]; then
+    (umask 077; head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24 > "$dir/authorized/deploy.password")
+  fi
+  chmod 0600 "$dir/authorized/deploy.password"
+  (umask 077; cp "$dir/authorized/deploy.password" "$state/nas-sudo-password")
+  printf '[127.0.0.1]:%s %s\n' "$nas_port" "$(cut -d' ' -f1,2 "$dir/host/ssh_host_ed25519_key.pub")" > "$state/ssh/known_hosts_nas"
+  local hash; hash=$(cat "$repo"/files/nas-standin/* | sha256sum | cut -c1-12)
+  if [ "$(docker image inspect -f '{{index .Config.Labels "marketplace.nas-hash"}}' "$image" 2>/dev/null)" != "$hash" ]; then
+    log "building $image (the DSM stand-in)"
+    docker build -q --label "marketplace.nas-hash=$hash" --build-arg BASE_IMAGE=marketplace-local/debian:bookworm \
+      -t "$image" "$repo/files/nas-standin" >/dev/null
+  fi
+  local want; want=$(docker image inspect -f '{{.Id}}' "$image")
+  if [ "$(docker inspect -f '{{.Image}} {{.State.Running}}' "$name" 2>/dev/null)" != "$want true" ]; then
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    docker run -d --name "$name" --restart unless-stopped --network host \
+      -e DSM_STANDIN_SSH_PORT="$nas_port" -e DSM_STANDIN_SUDO="${MARKETPLACE_NAS_SUDO:-password}" \
+      -v /var/run/docker.sock:/var/run/docker.sock -v /volume1:/volume1 \
+      -v /usr/bin/docker:/usr/local/bin/docker:ro \
+      -v /usr/local/lib/docker/cli-plugins:/usr/local/lib/docker/cli-plugins:ro \
+      -v "$dir/host":/etc/ssh/host:ro -v "$dir/authorized":/etc/ssh/authorized:ro \
+      --tmpfs /tmp:rw,noexec,nosuid,mode=1777 "$image" >/dev/null
+    log "started $name (sudo: ${MARKETPLACE_NAS_SUDO:-password})"
+  fi
+  for _ in $(seq 40); do
+    ssh -q -o BatchMode=yes -o UserKnownHostsFile="$state/ssh/known_hosts_nas" -i "$state/ssh/id_ed25519" \
+      -p "$nas_port" deploy@127.0.0.1 true 2>/dev/null && { log "DSM stand-in answering on 127.0.0.1:$nas_port (deploy)"; return; }
+    sleep 0.5
+  done
+  echo "the DSM stand-in did not answer; see: docker logs $name" >&2; exit 1
+}
+
 install_packages
 install_compose
 link_docker_cli
 start_dockerd
 start_sshd
 build_images
+start_nas_standin
 log "local target ready (ssh root@127.0.0.1 -p $ssh_port -i $state/ssh/id_ed25519)"
