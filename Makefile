@@ -19,10 +19,15 @@ PY := $(VENV)/bin/python
 TARGET ?= $(if $(MARKETPLACE_NAS),production,local)
 OUT ?= out/$(TARGET)
 export MARKETPLACE_TARGET := $(TARGET)
+STATE ?= $(or $(MARKETPLACE_STATE),.state)
+# The staging target is the DSM stand-in: its deploy account's sudo password is made by setup.
+ifeq ($(TARGET),staging)
+export MARKETPLACE_SUDO_PASSWORD ?= $(shell cat $(STATE)/nas-sudo-password 2>/dev/null)
+endif
 
 .PHONY: deploy test unit e2e check render status down validate route rotate releases rollback unlock bench docs setup tools venv clean
 
-deploy: venv $(if $(filter production,$(TARGET)),,setup)
+deploy: venv $(if $(filter local staging,$(TARGET)),setup)
 	$(PY) -m deploys.cli validate $(TARGET)
 	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py
 	@$(PY) -m deploys.cli run $(TARGET) healthcheck
@@ -78,7 +83,8 @@ unlock: venv
 tools:
 	@command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
 
-# This machine as a deploy target: Docker Engine, Compose 2.20.1, sshd on 127.0.0.1:2222, images.
+# This machine as the local and staging targets: Docker Engine, Compose 2.20.1, sshd on
+# 127.0.0.1:2222 (local), the DSM stand-in on 127.0.0.1:2223 (staging), images.
 setup:
 	bash files/local-target/setup.sh
 

@@ -14,6 +14,7 @@ connects to anything.
 import os
 import sys
 
+from deploys import access as _access  # noqa: F401 - pyinfra never prompts for sudo by itself
 from deploys import catalog as _catalog
 from deploys import validate as _validate
 
@@ -32,6 +33,9 @@ except _catalog.CatalogError as _error:
 _address = _connection.pop("ssh_hostname", None) or _NAS
 if not _address:
     sys.exit(f"target {_TARGET} has no ssh_hostname: set MARKETPLACE_NAS=<its hostname or address>")
+# `_sudo` (pyinfra's key) is handled by deploys/access.py, not by pyinfra (see there why).
+_connection["become"] = "sudo" if _connection.pop("_sudo", False) else "root"
+_connection["_sudo"] = False  # over the target file's own, which pyinfra loads as group data
 _connection.update(ssh_hostname=_address, target=_TARGET)
 # The inventory group is named after the target, so pyinfra also loads group_data/<target>.py.
 globals()[_TARGET] = [(f"{_TARGET}@{_address}", _connection)]

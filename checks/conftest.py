@@ -1,8 +1,9 @@
 """testinfra checks against a deployed target: `pytest checks/ --target local` (or staging,
 production). Expected values come from the target's catalog; nothing is written here by hand.
 
-Without --hosts, this machine's targets are reached through .state/ssh/config (made by
-files/local-target/setup.sh); for the NAS pass --hosts=ssh://user@nas --sudo as usual.
+Without --hosts, the target is reached through pyinfra's own connection (checks/backend.py):
+the inventory's SSH account, key and port, root through sudo where the target needs it (the
+password from MARKETPLACE_SUDO_PASSWORD), one SSH connection for the whole run.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    if not config.option.hosts and config.option.target != "production":
-        state = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
-        config.option.hosts = "ssh://marketplace-target"
-        config.option.ssh_config = str(state / "ssh" / "config")
+    # The target, reached as the deploy reaches it (checks/backend.py): its inventory's SSH
+    # account, sudo, one connection for the whole run.
+    import testinfra.backend
+
+    testinfra.backend.BACKENDS["pyinfra"] = "checks.backend.PyinfraBackend"
+    if not config.option.hosts:
+        config.option.hosts = f"pyinfra://{config.option.target}"
 
 
 def _catalog(config) -> catalog_mod.Catalog:

@@ -11,12 +11,19 @@ from pyinfra import host
 
 from deploys import catalog as catalog_mod
 from deploys import cloudflare, commands, layout, lock, operations, plan as plan_mod, release, render
+from deploys.access import Become
 from deploys.facts import StackState
 
 catalog = catalog_mod.load(host.data.target)
 files = render.render(catalog)
 desired = plan_mod.Desired.of(catalog, files)
-state = host.get_fact(StackState, script=commands.state_command(catalog, desired))
+become = Become.of(host.data)
+# `|| echo @unreadable`: a state command that fails (sudo refused) is reported here, not as
+# pyinfra's dump of the whole command.
+state = host.get_fact(StackState, script=become.command(commands.state_command(catalog, desired)).get_raw_value()
+                      + " || echo @unreadable", **become.arguments())
+if state.unreadable:
+    raise SystemExit(f"{host.name}: could not read the target as root. " + become.refused())
 try:
     plan = plan_mod.build(desired, state, lock.is_stale)
 except plan_mod.PlanRefused as refused:
@@ -25,48 +32,59 @@ me = release.identity(catalog.target, files)
 
 operations.take_lock(
     name="Take the deploy lock",
+    **become.arguments(),
     plan=plan, catalog=catalog, me=me.owner,
 )
 operations.directories(
     name="Create the deploy root's missing folders",
+    **become.arguments(),
     plan=plan,
 )
 operations.files(
     name="Push the build contexts",
+    **become.arguments(),
     plan=plan, group="contexts", catalog=catalog,
 )
 operations.files(
     name="Push the configuration, scripts and DSM tasks",
+    **become.arguments(),
     plan=plan, group="config", catalog=catalog,
 )
 operations.secrets(
     name="Generate missing secrets and write the secret env files",
+    **become.arguments(),
     plan=plan,
 )
 operations.files(
     name="Push the compose file once `docker compose config -q` accepts it",
+    **become.arguments(),
     plan=plan, group="compose", catalog=catalog,
     validate=["bash", f"{catalog.deploy_root}/{layout.script('compose')}", "-f", "{}", "config", "-q"],
 )
 if catalog.tunnel["mode"] == "shared":
     operations.files(
         name="Push the shared tunnel's config with the managed block",
+        **become.arguments(),
         plan=plan, group="shared", catalog=catalog,
     )
     operations.shared_tunnel(
         name="Install the managed block in the shared tunnel, restart it only if it changed",
+        **become.arguments(),
         plan=plan,
     )
 operations.release(
     name="Release: converge the stack, gate on health, roll back on failure",
+    **become.arguments(),
     plan=plan, release_id=me.release_id, record=me.record,
 )
 operations.release_lock(
     name="Release the deploy lock",
+    **become.arguments(),
     plan=plan, catalog=catalog, me=me.owner,
 )
 if catalog.tunnel["mode"] == "remote":
     operations.tunnel_ingress(
         name="Push the tunnel's ingress to Cloudflare when it differs",
+        **become.arguments(),
         api=cloudflare.TunnelAPI.from_catalog(catalog), desired=cloudflare.desired_ingress(catalog),
     )

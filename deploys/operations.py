@@ -1,6 +1,8 @@
 """The deploy's operations: each applies one part of a Plan (deploys/plan.py) and decides
 nothing itself. A part with nothing to do yields no command and says why; every shell command
-comes from a template (templates/commands/) or is an argv quoted with pyinfra's helpers."""
+comes from a template (templates/commands/) or is an argv quoted with pyinfra's helpers, and
+runs as root through deploys/access.py (sudo on the NAS); uploads go as the SSH account to its
+temp folder, one archive per group."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 
 from deploys import commands, layout
+from deploys.access import Become
 from deploys.catalog import Catalog
 from deploys.plan import Plan
 
@@ -19,8 +22,17 @@ def _path(plan: Plan, rel: str) -> QuoteString:
 
 
 def _sh(script: str) -> StringCommand:
-    """A rendered command template, run by the target's POSIX shell."""
-    return StringCommand("sh", "-c", QuoteString(script))
+    """A rendered command template, run as root by the target's POSIX shell."""
+    return _root(StringCommand("sh", "-c", QuoteString(script)))
+
+
+def _root(command: StringCommand) -> StringCommand:
+    return Become.of(host.data).command(command)
+
+
+def _temp(catalog: Catalog, name: str) -> str:
+    """A file in the SSH account's temp folder (pyinfra's `_temp_dir`; DSM: /volume1/@tmp)."""
+    return f"{host.data.get('_temp_dir') or '/tmp'}/{catalog.project_name}-{name}"
 
 
 @operation()
@@ -42,27 +54,25 @@ def directories(plan: Plan):
         host.noop(f"all {len(plan.desired.dirs)} folders exist under {plan.desired.root}")
         return
     paths = [QuoteString(plan.desired.root)] + [_path(plan, c.subject) for c in plan.folders]
-    yield StringCommand("mkdir", "-p", *paths)
-    yield StringCommand("chown", QuoteString(plan.desired.owner), *paths)
+    yield _root(StringCommand("mkdir", "-p", *paths, "&&", "chown", QuoteString(plan.desired.owner), *paths))
 
 
 @operation()
 def files(plan: Plan, group: str, catalog: Catalog, validate: list[str] | None = None):
-    """Upload a group's files that differ, each beside its destination; `validate` (argv, `{}`
-    the uploaded file) must accept each; then one command (templates/commands/install.sh.j2)
-    fixes every mode and owner and renames each upload into place (atomic per file)."""
+    """Upload a group's files that differ, in one archive to the temp folder; then one command
+    as root (templates/commands/install.sh.j2) unpacks them beside their destinations, has
+    `validate` (argv, `{}` the uploaded file) accept each, fixes every mode and owner and
+    renames each into place (atomic per file)."""
     pushes = plan.pushes(group)
     if not pushes:
         count = len(plan.desired.groups.get(group, ()))
         host.noop(f"all {count} files match the catalog (content, mode, {plan.desired.owner}-owned)")
         return
-    for mf, action in pushes:
-        if action == "upload":
-            temp = f"{plan.desired.root}/{mf.path}{layout.TEMP_SUFFIX}"
-            yield FileUploadCommand(BytesIO(mf.content), temp)
-            if validate:
-                yield StringCommand(*(QuoteString(a.replace("{}", temp)) for a in validate))
-    yield _sh(commands.install_command(catalog, pushes))
+    archive = None
+    if any(action == "upload" for _, action in pushes):
+        archive = _temp(catalog, f"{group}.deploy.tar")
+        yield FileUploadCommand(BytesIO(commands.upload_archive(pushes)), archive)
+    yield _sh(commands.install_command(catalog, pushes, archive=archive, validate=validate))
 
 
 @operation()
@@ -73,7 +83,7 @@ def secrets(plan: Plan):
         host.noop(plan.notes["secrets"])
         return
     host.log(str(plan.secrets))
-    yield StringCommand("bash", _path(plan, layout.script("secrets")))
+    yield _root(StringCommand("bash", _path(plan, layout.script("secrets"))))
 
 
 @operation()
@@ -84,7 +94,7 @@ def shared_tunnel(plan: Plan):
         host.noop("the shared tunnel's config already holds the managed block as the catalog renders it")
         return
     host.log(str(plan.shared))
-    yield StringCommand("bash", _path(plan, layout.script("shared_tunnel")))
+    yield _root(StringCommand("bash", _path(plan, layout.script("shared_tunnel"))))
 
 
 @operation()
@@ -99,11 +109,13 @@ def release(plan: Plan, release_id: str, record: bytes):
     for change in plan.converge + plan.snapshots:
         host.log(str(change))
     host.log(f"release {release_id}")
-    yield StringCommand("mkdir", "-p", _path(plan, layout.release_dir(release_id)))
-    yield FileUploadCommand(BytesIO(record), f"{plan.desired.root}/{layout.release_dir(release_id)}/deploy.json")
-    yield StringCommand("bash", _path(plan, layout.script("release")), "apply", QuoteString(release_id),
-                        *(QuoteString(c.subject) for c in plan.snapshots))
-    yield StringCommand("bash", _path(plan, layout.script("healthcheck")))
+    uploaded = f"{host.data.get('_temp_dir') or '/tmp'}/{release_id}.deploy.json"
+    yield FileUploadCommand(BytesIO(record), uploaded)
+    yield _root(StringCommand("mkdir", "-p", _path(plan, layout.release_dir(release_id)), "&&", "mv", "-f", QuoteString(uploaded),
+                              _path(plan, f"{layout.release_dir(release_id)}/deploy.json")))
+    yield _root(StringCommand("bash", _path(plan, layout.script("release")), "apply", QuoteString(release_id),
+                              *(QuoteString(c.subject) for c in plan.snapshots)))
+    yield _root(StringCommand("bash", _path(plan, layout.script("healthcheck"))))
 
 
 @operation()

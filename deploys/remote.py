@@ -47,8 +47,19 @@ class Target:
         from pyinfra.api import QuoteString, StringCommand
 
         script = commands.command(self.catalog, name, **values)
-        ok, output = self.host.run_shell_command(StringCommand("sh", "-c", QuoteString(script)),
-                                                 **self.arguments)
+        return self.shell(StringCommand("sh", "-c", QuoteString(script)), echo)
+
+    def shell(self, command, echo: bool = False) -> tuple[int, list[str], list[str]]:
+        """Run one command as root on the target (sudo, with the password on stdin, where the
+        target needs it; deploys/access.py)."""
+        from deploys.access import Become
+
+        become = Become.of(self.host.data)
+        ok, output = self.host.run_shell_command(become.command(command),
+                                                 **{**self.arguments, **become.arguments()})
+        why = None if ok else become.explain(output.stderr_lines)
+        if why:
+            print(why, file=sys.stderr)
         if echo:
             for line in output.stdout_lines:
                 print(line)

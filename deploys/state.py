@@ -66,6 +66,8 @@ class TargetState:
     links: list[str] = field(default_factory=list)
     # The shared folders the target exports over SMB or NFS (a NAS's; none elsewhere).
     exports: list[Export] = field(default_factory=list)
+    # The state command failed (as root: sudo refused): nothing else here is true.
+    unreadable: bool = False
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
@@ -97,6 +99,8 @@ def parse_state(output: list[str]) -> TargetState:
     """The state command's output lines -> TargetState."""
     lines = _sections(output)
     state = TargetState()
+    if "unreadable" in lines or "end" not in lines and "noroot" not in lines:
+        return TargetState(unreadable=True)
     for line in lines.get("exports", []):
         parts = line.split("\t")
         if len(parts) == 3 and parts[2].startswith("/"):

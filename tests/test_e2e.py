@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from deploys import catalog as catalog_mod
-from tests.support.staging import (ENV, REPO, VENV_BIN, Deploy, cli, containers, run_checks, secret_values,
-                                   sh, snapshot)
+from tests.support.staging import (ENV, NAS, REPO, VENV_BIN, Deploy, cli, containers, run_checks,
+                                   secret_values, sh, snapshot)
 
 pytestmark = pytest.mark.e2e
 
@@ -294,26 +294,24 @@ def test_a_folder_turned_into_a_symlink_is_refused_before_anything(fresh_staging
 
 
 def test_a_deploy_root_in_an_exported_shared_folder_is_refused(fresh_staging, first_deploy):
-    """DSM lists its shared folders in smb.share.conf; the staging target is made to look like
-    a NAS that exports the folder holding the deploy root over SMB."""
-    conf = Path("/etc/samba/smb.share.conf")
-    if conf.exists():
-        pytest.skip(f"{conf} exists on this machine: not ours to replace")
+    """The DSM stand-in lists its shared folders in /etc/samba/smb.share.conf as DSM does; a
+    share holding the deploy root is added there, as if someone exported `web` over SMB."""
+    conf = "/etc/samba/smb.share.conf"
+    original = sh("docker", "exec", NAS, "cat", conf).stdout
     parent = str(Path(fresh_staging.deploy_root).parent)
-    made = not conf.parent.exists()
-    conf.parent.mkdir(exist_ok=True)
-    conf.write_text(f"[photo]\n\tcomment=\n\tpath=/volume1/photo\n[stacks]\n\tbrowseable=yes\n\tpath={parent}\n")
+    added = f"[web]\n\tcomment=\"web\"\n\tpath={parent}\n\tbrowseable=yes\n"
+    subprocess.run(["docker", "exec", "-i", NAS, "sh", "-c", f"cat > {conf}"], input=original + added,
+                   text=True, check=True)
     try:
         before, running = snapshot(fresh_staging), containers(fresh_staging)
         refused = sh(str(VENV_BIN / "pyinfra"), "-y", "inventory.py", "deploys/marketplace.py", check=False)
         output = refused.stdout + refused.stderr
         assert refused.returncode != 0, output[-3000:]
-        assert (f"deploy_root {fresh_staging.deploy_root} is in the shared folder 'stacks' ({parent}), "
+        assert (f"deploy_root {fresh_staging.deploy_root} is in the shared folder 'web' ({parent}), "
                 "which the target exports over SMB") in output
         assert "allow_in_exported_share" in output and "nothing was touched" in output
         assert snapshot(fresh_staging) == before and containers(fresh_staging) == running
     finally:
-        conf.unlink()
-        if made:
-            conf.parent.rmdir()
+        subprocess.run(["docker", "exec", "-i", NAS, "sh", "-c", f"cat > {conf}"], input=original,
+                       text=True, check=True)
     assert Deploy().changed == 0

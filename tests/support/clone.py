@@ -4,12 +4,12 @@ it with the usual command (releases come from its commits, as they would from op
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent.parent
+from tests.support.staging import ENV, REPO
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -21,7 +21,7 @@ class Clone:
         subprocess.run(["git", "clone", "-q", str(REPO), str(path)], check=True)
         self.git("config", "user.email", "e2e@example.invalid")
         self.git("config", "user.name", "e2e")
-        self.env = {**os.environ, "MARKETPLACE_TARGET": "staging", "MARKETPLACE_STATE": os.environ.get("MARKETPLACE_STATE", str(REPO / ".state"))}
+        self.env = dict(ENV)
 
     def git(self, *args: str) -> str:
         return subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True,

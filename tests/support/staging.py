@@ -1,5 +1,6 @@
 """Driving and observing the staging target from the tests: the usual deploy command, the ops
-commands, and what Docker and the deploy root show (read on this machine, which is the target)."""
+commands, and what Docker and the deploy root show (read on this machine: the DSM stand-in that
+plays the NAS shares its Docker engine and its /volume1 with it)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from deploys.bench import changed_operations
 
 REPO = Path(__file__).resolve().parent.parent.parent
 VENV_BIN = Path(sys.executable).parent
-ENV = {**os.environ, "MARKETPLACE_TARGET": "staging"}
+STATE = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
+# deploy's sudo password on the DSM stand-in (made by `make setup`), given the way an operator
+# gives theirs
+ENV = {**os.environ, "MARKETPLACE_TARGET": "staging", "MARKETPLACE_STATE": str(STATE),
+       "MARKETPLACE_SUDO_PASSWORD": (STATE / "nas-sudo-password").read_text().strip()
+       if (STATE / "nas-sudo-password").exists() else ""}
+NAS = "marketplace-nas-standin"
 
-__all__ = ["ENV", "REPO", "VENV_BIN", "Deploy", "changed_operations", "cli", "containers", "healthy",
+__all__ = ["ENV", "NAS", "REPO", "STATE", "VENV_BIN", "Deploy", "changed_operations", "cli", "containers", "healthy",
            "psql", "run_checks", "secret_values", "sh", "snapshot"]
 
 
