@@ -26,12 +26,13 @@ tunnel = {
 }
 
 # -- How pyinfra reaches the NAS (pyinfra's own keys; the catalog ignores ssh_* and _*) ------
-# The NAS address comes from MARKETPLACE_NAS (see inventory.py).
+# The NAS address comes from MARKETPLACE_NAS (no ssh_hostname here; see inventory.py).
 # An administrator account of DSM with SSH enabled (Control Panel > Terminal & SNMP).
 ssh_user = "deploy"
 ssh_key = "~/.ssh/marketplace_nas"
-# DSM has no docker group and /var/run/docker.sock is root:root: deploy with sudo (pyinfra asks
-# for the password with --sudo-password, or give the account NOPASSWD for its sudo rule).
+# DSM has no docker group and /var/run/docker.sock is root:root: deploy with sudo. Give the
+# password once: MARKETPLACE_SUDO_PASSWORD=..., or MARKETPLACE_ASK_SUDO=1 to be asked (it reaches
+# sudo on stdin, never a command line); or give the account a NOPASSWD sudo rule.
 _sudo = True
 # DSM's SFTP server shows only shared folders at / and must be enabled in DSM; SCP needs
 # neither (pyinfra >= 3.5).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -58,9 +59,13 @@ def staging_stack():
 
 
 @pytest.fixture(scope="module")
-def wattsun(staging_stack, tmp_path_factory):
+def wattsun(staging_stack):
     """The other site's tunnel: the stand-in cloudflared on the host network, its config dir."""
-    folder = tmp_path_factory.mktemp("wattsun")
+    # On the NAS's /volume1 (the DSM stand-in shares it with this machine at the same path), as
+    # the real WattSun tunnel's folder is.
+    folder = Path("/volume1/web/wattsun-e2e/cloudflared")
+    shutil.rmtree(folder.parent, ignore_errors=True)
+    folder.mkdir(parents=True)
     config = folder / "config.yml"
     config.write_text(wattsun_mod.foreign_config(staging_stack.edge.host_port))
     image = image_tag(staging_stack, staging_stack.services["cloudflared"])
@@ -74,3 +79,4 @@ def wattsun(staging_stack, tmp_path_factory):
     assert wattsun_mod.wait_ready()
     yield config
     wattsun_mod.docker("rm", "-f", wattsun_mod.CONTAINER, check=False)
+    shutil.rmtree(folder.parent, ignore_errors=True)

@@ -60,17 +60,21 @@ start_dockerd() {
 }
 
 start_sshd() {
-  local dir="$state/ssh"
-  mkdir -p "$dir"; chmod 0700 "$dir"
-  [ -f "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
+  # The sshd of the local target is the machine's, not a checkout's: its host key and authorized
+  # keys live in $machine/local; each checkout adds its own key, so a second checkout's setup
+  # never locks out the first.
+  local dir="$state/ssh" shared="$machine/local"
+  mkdir -p "$dir" "$shared"; chmod 0700 "$dir" "$shared"
+  [ -f "$shared/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$shared/host_ed25519"
   [ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C marketplace-deploy -f "$dir/id_ed25519"
-  cp "$dir/id_ed25519.pub" "$dir/authorized_keys"; chmod 0600 "$dir/authorized_keys"
-  cat > "$dir/sshd_config" <<CONF
+  touch "$shared/authorized_keys"; chmod 0600 "$shared/authorized_keys"
+  grep -qxF "$(cat "$dir/id_ed25519.pub")" "$shared/authorized_keys" || cat "$dir/id_ed25519.pub" >> "$shared/authorized_keys"
+  cat > "$shared/sshd_config" <<CONF
 ListenAddress 127.0.0.1
 Port $ssh_port
-HostKey $dir/host_ed25519
-PidFile $dir/sshd.pid
-AuthorizedKeysFile $dir/authorized_keys
+HostKey $shared/host_ed25519
+PidFile $shared/sshd.pid
+AuthorizedKeysFile $shared/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -80,40 +84,25 @@ MaxStartups 50:30:100
 MaxSessions 50
 Subsystem sftp internal-sftp
 CONF
-  printf '[127.0.0.1]:%s %s\n' "$ssh_port" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" > "$dir/known_hosts"
-  # For testinfra and plain ssh: `ssh -F .state/ssh/config marketplace-target`.
-  cat > "$dir/config" <<CONF
-Host marketplace-target
-  HostName 127.0.0.1
-  Port $ssh_port
-  User root
-  IdentityFile $dir/id_ed25519
-  IdentitiesOnly yes
-  UserKnownHostsFile $dir/known_hosts
-  StrictHostKeyChecking yes
-  BatchMode yes
-  ControlMaster auto
-  ControlPath $dir/cm-%C
-  ControlPersist 60s
-CONF
+  printf '[127.0.0.1]:%s %s\n' "$ssh_port" "$(cut -d' ' -f1,2 "$shared/host_ed25519.pub")" > "$dir/known_hosts"
   if ssh -q -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -i "$dir/id_ed25519" \
        -p "$ssh_port" root@127.0.0.1 true 2>/dev/null; then
     log "sshd answering on 127.0.0.1:$ssh_port"; return
   fi
-  # The port may be held by an sshd that a setup of another checkout started (other keys):
-  # replace it. Anything else on the port is not ours to stop.
-  pkill -f "sshd -f [^ ]*/ssh/sshd_config -E [^ ]*/sshd.log" 2>/dev/null && sleep 0.5 || true
+  # An sshd of an older setup (a checkout's own keys) may hold the port: replace it by the
+  # machine's. Anything else on the port is not ours to stop.
+  pkill -f "sshd -f [^ ]*/sshd_config -E [^ ]*/sshd.log" 2>/dev/null && sleep 0.5 || true
   if ss -ltnH "sport = :$ssh_port" | grep -q .; then
     echo "127.0.0.1:$ssh_port is taken by another program; set MARKETPLACE_SSH_PORT" >&2; exit 1
   fi
   mkdir -p /run/sshd
-  /usr/sbin/sshd -f "$dir/sshd_config" -E "$state/sshd.log"
+  /usr/sbin/sshd -f "$shared/sshd_config" -E "$shared/sshd.log"
   for _ in $(seq 20); do
     ssh -q -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -i "$dir/id_ed25519" \
       -p "$ssh_port" root@127.0.0.1 true 2>/dev/null && { log "sshd started on 127.0.0.1:$ssh_port"; return; }
     sleep 0.5
   done
-  echo "sshd did not answer; see $state/sshd.log" >&2; exit 1
+  echo "sshd did not answer; see $shared/sshd.log" >&2; exit 1
 }
 
 build_images() {
