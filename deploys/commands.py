@@ -18,7 +18,8 @@ def command(catalog: Catalog, name: str, **values) -> str:
 def state_command(catalog: Catalog, desired) -> str:
     """The StackState fact's command (templates/commands/state.sh.j2) for a plan.Desired."""
     return command(catalog, "state", dirs=desired.dirs, files=desired.state_files,
-                   routes=desired.probes, shared_config_file=desired.shared_config_file)
+                   routes=desired.probes, shared_config_file=desired.shared_config_file,
+                   dsm_tasks=desired.dsm_tasks)
 
 
 def install_command(catalog: Catalog, pushes: list[tuple[ManagedFile, str]], archive: str | None = None,

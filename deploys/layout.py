@@ -18,6 +18,10 @@ STACK_FILES = (COMPOSE_FILE, ENV_FILE)
 
 SCRIPTS = "scripts"
 LOGS = "scripts/logs"
+# Where the DSM tasks append their output (logs/tasks/KEY.log) and the integration sync jobs
+# keep their logs and outcome (logs/integration/NAME.log, NAME.status).
+TASK_LOGS = "logs/tasks"
+INTEGRATION = "logs/integration"
 BUILD = "build"
 DDL = "postgres/ddl"
 EDGE_CONF = "edge/conf.d"
@@ -40,7 +44,7 @@ AUDIT_LOG = "releases/audit.log"
 SHARED_TUNNEL_FILE = "tunnel/shared-config.yml"
 
 # Folders created under deploy_root besides those of the managed files and volumes.
-EXTRA_DIRS = (SECRETS, SECRET_VALUES, LOGS, "tunnel", RELEASES)
+EXTRA_DIRS = (SECRETS, SECRET_VALUES, LOGS, "tunnel", RELEASES, TASK_LOGS, INTEGRATION)
 
 # Where DSM lists the shared folders it exports over SMB (sections `[name]` with `path=`) and
 # NFS (exports(5)); read by the state command, absent on a machine that is not a NAS.
@@ -61,6 +65,10 @@ KEY_MOUNTS = {"private": (SECRET_KEYS, "/run/secrets/marketplace", "{name}.pem")
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "marketplace.config-hash"
+
+
+def task_log(key: str) -> str:
+    return f"{TASK_LOGS}/{key}.log"
 
 
 def script(name: str) -> str:

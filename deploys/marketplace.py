@@ -72,6 +72,11 @@ if catalog.tunnel["mode"] == "shared":
         **become.arguments(),
         plan=plan,
     )
+operations.dsm_tasks(
+    name="Converge the DSM Task Scheduler's tasks",
+    **become.arguments(),
+    plan=plan, catalog=catalog,
+)
 operations.release(
     name="Release: converge the stack, gate on health, roll back on failure",
     **become.arguments(),

@@ -98,6 +98,18 @@ def shared_tunnel(plan: Plan):
 
 
 @operation()
+def dsm_tasks(plan: Plan, catalog: Catalog):
+    """Converge DSM's Task Scheduler to the catalog's tasks (create, set, delete ours only) in
+    one command as root (templates/commands/dsm_tasks.sh.j2)."""
+    if not plan.dsm_calls:
+        host.noop(plan.notes["dsm"])
+        return
+    for call in plan.dsm_calls:
+        host.log(f"{call.action}: DSM task {call.name!r}: {call.reason}")
+    yield _sh(commands.command(catalog, "dsm_tasks", calls=plan.dsm_calls))
+
+
+@operation()
 def release(plan: Plan, release_id: str, record: bytes):
     """Converge the containers as a release when anything the stack depends on changed:
     `scripts/release.sh apply` (pg_dump of the databases it touches, converge, health gate,

@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from deploys import layout, render, shared_tunnel
+from deploys import dsm, layout, render, shared_tunnel
 from deploys.catalog import Catalog
 from deploys.layout import ManagedFile
 from deploys.state import TargetState
@@ -70,6 +70,9 @@ class Desired:
     # they may lie in although exported (allow_in_exported_share)
     roots: dict[str, str] = field(default_factory=dict)
     allowed_shares: tuple[str, ...] = ()
+    # DSM Task Scheduler tasks (deploys/dsm.py), and the prefix that makes a task ours
+    dsm_tasks: tuple[dsm.Task, ...] = ()
+    project: str = ""
 
     @classmethod
     def of(cls, catalog: Catalog, files: dict[str, ManagedFile]) -> Desired:
@@ -98,6 +101,8 @@ class Desired:
             merge_shared=functools.partial(shared_tunnel.merge, catalog=catalog) if shared else None,
             roots={"deploy_root": catalog.deploy_root, "backup_dir": catalog.backup_dir},
             allowed_shares=tuple(catalog.allow_in_exported_share),
+            dsm_tasks=tuple(dsm.desired(catalog)),
+            project=catalog.project_name,
         )
 
     @property
@@ -125,18 +130,20 @@ class Plan:
     shared: Change | None                    # install the shared tunnel's file
     converge: list[Change]
     snapshots: list[Change]
+    dsm_calls: list[dsm.Call] = field(default_factory=list)  # Task Scheduler calls, in order
     takeover: str | None = None              # the id of a stale lock to take over
     notes: dict[str, str] = field(default_factory=dict)  # why an empty step has nothing to do
 
     @property
     def changes(self) -> list[Change]:
         """Every change, in the order the deploy makes it (deploys/marketplace.py): folders,
-        contexts, config, secrets, the compose file, the shared tunnel, the release (its
-        converge reasons, then the databases it dumps first)."""
+        contexts, config, secrets, the compose file, the shared tunnel, the DSM tasks, the release
+        (its converge reasons, then the databases it dumps first)."""
         files = self.files
         return [*self.folders, *files.get("contexts", []), *files.get("config", []),
                 *([self.secrets] if self.secrets else []), *files.get("compose", []),
                 *files.get("shared", []), *([self.shared] if self.shared else []),
+                *(Change(c.action, f"DSM task {c.name!r}", c.reason) for c in self.dsm_calls),
                 *self.converge, *self.snapshots]
 
     def pushes(self, group: str) -> list[tuple[ManagedFile, str]]:
@@ -177,7 +184,9 @@ def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], 
         desired = replace(desired, groups={g: tuple(f) for g, f in groups.items()})
     current, why = state.secrets_current(list(desired.secrets), desired.secrets_script_sha)
     converge = _converge(desired, state, current)
-    notes = {"secrets": why, "converge": _healthy(desired)}
+    notes = {"secrets": why, "converge": _healthy(desired),
+             "dsm": (f"the {len(desired.dsm_tasks)} DSM tasks match the catalog" if state.dsm.available
+                     else "the target has no DSM Task Scheduler (no synowebapi): no tasks")}
     return Plan(
         desired=desired,
         folders=[Change("create", d, "missing") for d in desired.dirs if d not in state.dirs],
@@ -187,6 +196,7 @@ def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], 
                 if shared is not None and shared != state.shared_config else None),
         converge=converge,
         snapshots=_snapshots(desired, state) if converge else [],
+        dsm_calls=dsm.calls(list(desired.dsm_tasks), state.dsm, desired.project),
         takeover=takeover,
         notes=notes,
     )

@@ -11,14 +11,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from deploys import layout
+from deploys import dsm, layout
 from deploys.catalog import REPO, Catalog, Service
 from deploys.ingress import tunnel_rules
 from deploys.layout import COMPOSE_FILE, ManagedFile
 from deploys.templates import shell_context, template
 # The ops scripts (templates/scripts/NAME.sh.j2 -> scripts/NAME.sh) and their modes.
 SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup_postgres": 0o755, "healthcheck": 0o755,
-           "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700}
+           "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700, "sync": 0o755}
 
 
 def build_files(service: Service) -> dict[str, bytes]:
@@ -87,7 +87,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
             shared=catalog.tunnel["shared"])
     for name, mode in SCRIPTS.items():
         add(layout.script(name), f"scripts/{name}.sh.j2", mode)
-    add(layout.DSM_TASKS, "dsm_tasks.json.j2")
+    add(layout.DSM_TASKS, "dsm_tasks.json.j2", tasks=[t.params() for t in dsm.desired(catalog)])
     add(layout.ENV_FILE, "env.j2")
     # Last: the compose file labels each service with the hash of the config it mounts, so
     # a changed nginx or cloudflared config recreates exactly that service.

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from deploys import layout
+from deploys.dsm import Held, parse as parse_dsm
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class TargetState:
     exports: list[Export] = field(default_factory=list)
     # The state command failed (as root: sudo refused): nothing else here is true.
     unreadable: bool = False
+    # DSM's Task Scheduler as the target holds it (not available on a target without DSM).
+    dsm: Held = field(default_factory=Held)
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
@@ -105,6 +108,7 @@ def parse_state(output: list[str]) -> TargetState:
         parts = line.split("\t")
         if len(parts) == 3 and parts[2].startswith("/"):
             state.exports.append(Export(*parts))
+    state.dsm = parse_dsm(lines.get("dsm", []))
     if "noroot" in lines:
         return state
     state.dirs = set(lines.get("dirs", []))

@@ -11,13 +11,14 @@ Other contexts: | cq (a Compose/YAML scalar, `$` escaped), | pg_ident, | mysql_i
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import shlex
 
 import jinja2
 
-from deploys import layout
+from deploys import dsm, layout
 from deploys.catalog import REPO, Catalog
 from deploys.catalog.model import DB_ENGINES
 
@@ -28,13 +29,16 @@ class Shell(str):
     """Text that is safe where a shell template puts it: a quoted word (`sq`, `words`) or a
     checked heredoc line (`line`)."""
 
+
 def shell_word(value) -> Shell:
     """The one quoting filter of shell templates (`| sq`): one word, whatever the value."""
     return Shell(shlex.quote(str(value)))
 
+
 def shell_words(values) -> Shell:
     """An argv list as shell words (`| words`)."""
     return Shell(" ".join(shlex.quote(str(v)) for v in values))
+
 
 def heredoc_line(value) -> Shell:
     """A value inside a quoted heredoc (`| line`): taken literally, so only a line break could
@@ -44,6 +48,7 @@ def heredoc_line(value) -> Shell:
         raise ValueError(f"{text[:40]!r}...: a line break cannot be written into a script's heredoc")
     return Shell(text)
 
+
 def _finalize(value):
     """Shell templates print nothing that has not been through one of their quoting filters."""
     if isinstance(value, Shell):
@@ -51,17 +56,21 @@ def _finalize(value):
     raise jinja2.TemplateError(f"unquoted value {str(value)[:60]!r} in a shell template: "
                                "pass it through | sq (a word), | words (an argv) or | line")
 
+
 def pg_ident(name: str) -> str:
     """A PostgreSQL identifier, double-quoted."""
     return '"' + str(name).replace('"', '""') + '"'
+
 
 def sql_literal(text: str) -> str:
     """An SQL string literal, single-quoted."""
     return "'" + str(text).replace("'", "''") + "'"
 
+
 def mysql_ident(name: str) -> str:
     """A MySQL identifier, backquoted."""
     return "`" + str(name).replace("`", "``") + "`"
+
 
 def _compose_scalar(value) -> str:
     """A YAML (JSON) value with Compose's `$` interpolation escaped in every string."""
@@ -75,6 +84,7 @@ def _compose_scalar(value) -> str:
         return v
     return json.dumps(escape(value), sort_keys=True)
 
+
 @functools.lru_cache(maxsize=None)
 def _env(shell: bool) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -86,17 +96,21 @@ def _env(shell: bool) -> jinja2.Environment:
                              comment_end_string="##}" if shell else "#}")
     env.filters.update(cq=_compose_scalar, sq=shell_word, words=shell_words, line=heredoc_line,
                        json=lambda v: json.dumps(v, sort_keys=True), pg_ident=pg_ident,
-                       sql_literal=sql_literal, mysql_ident=mysql_ident)
+                       sql_literal=sql_literal, mysql_ident=mysql_ident,
+                       b64=lambda v: base64.b64encode(str(v).encode()).decode())
     env.globals["layout"] = layout
+    env.globals["dsm"] = dsm
     return env
+
 
 def template(name: str) -> jinja2.Template:
     """A template by its path under templates/; `.sh.j2` ones are shell templates."""
     return _env(name.endswith(".sh.j2")).get_template(name)
+
 
 def shell_context(catalog: Catalog) -> dict:
     """What every shell template may use besides the catalog."""
     edge = catalog.services.get("edge")
     edge_url = f"http://{catalog.bind_address}:{edge.host_port}" if edge and edge.host_port else ""
     return {"c": catalog, "state_format": layout.STATE_FORMAT, "edge_url": edge_url,
-            "engines": DB_ENGINES}
+            "engines": DB_ENGINES, "sync_jobs": catalog.sync_jobs}

@@ -17,6 +17,8 @@ Value macros, expanded by the catalog (never write a password or a URL with one 
                      public key, mounted read-only) or `private` (the private key, mounted
                      read-only from the secrets folder); expands to the path in the container
   {hostname:KEY}     a public hostname of `hostnames`
+  {sync_jobs}        the integration sync jobs DSM runs (the first argument of each enabled
+                     dsm_tasks entry running scripts/sync.sh), comma-separated
   {integrations}     JSON {service: internal health URL} of every other enabled service with
                      an HTTP health route (what the connector reports on)
 """
@@ -63,8 +65,27 @@ wait_timeout_s: int = 600
 backup_dir: str = "/volume1/backups/marketplace"
 # How many days scripts/backup_postgres.sh keeps a dump.
 backup_keep_days: int = 14
-# DSM Task Scheduler: when the nightly backup runs (NAS local time).
-backup_schedule: Schedule = {"hour": 3, "minute": 0}
+# DSM Task Scheduler: the tasks the deploy converges on a NAS through synowebapi (as root), each
+# named "<project_name>: <key>", so another site's tasks are never touched; a task under our
+# prefix that the catalog no longer has is removed. A target without DSM's Task Scheduler (no
+# /usr/syno/bin/synowebapi) gets none. A task runs `bash scripts/<script>.sh <args>` as root,
+# its output appended to logs/tasks/<key>.log under deploy_root. When: `on: "bootup"` (at every
+# boot, DSM's EventScheduler), or daily at `at` ("HH:MM", NAS local time), then again every
+# `every_min` minutes (1, 5, 10, 15, 20 or 30) or `every_hours` hours until the day ends.
+# A target drops one with `dsm_tasks = {"KEY": None}` (DSM's copy is then deleted).
+dsm_tasks: dict[str, DsmTask | None] = {
+    "start-on-boot": {"on": "bootup", "script": "start_all"},
+    "healthcheck": {"at": "00:00", "every_min": 5, "script": "healthcheck"},
+    "backup": {"at": "03:00", "script": "backup_postgres"},
+    # The integration sync jobs (their logic is the Connector's: scripts/sync.sh runs it and
+    # records the outcome the Connector reports in /api/health).
+    "sync-killbill": {"at": "02:00", "script": "sync", "args": ["killbill"]},
+    "sync-condo-units": {"at": "01:30", "script": "sync", "args": ["condo"]},
+    "sync-cocorico-listings": {"at": "00:45", "every_hours": 6, "script": "sync", "args": ["cocorico"]},
+}
+# What a DSM task is unless it says otherwise.
+dsm_task_defaults: DsmTask = {"enabled": True, "args": [], "on": None, "at": None, "every_min": None,
+                              "every_hours": None}
 
 # Public hostnames the tunnel and the edge serve. One level under the zone, so Cloudflare's
 # Universal SSL certificate (*.wattsun.co.ke) covers them.
@@ -285,7 +306,10 @@ services: dict[str, Service] = {
         "build_args": {"BASE_IMAGE": "python:3.11.10-slim-bookworm"},
         "port": 8080,
         "host_port": 3101,
-        "env": {"PORT": "8080", "INTEGRATIONS": "{integrations}",
+        # SYNC_JOBS / SYNC_STATUS_DIR: the sync jobs' outcomes (logs/integration/NAME.status,
+        # written by scripts/sync.sh), reported in /api/health as NAME_sync_ok.
+        "env": {"PORT": "8080", "INTEGRATIONS": "{integrations}", "SYNC_JOBS": "{sync_jobs}",
+                "SYNC_STATUS_DIR": "/run/marketplace/sync",
                 "KILLBILL_URL": "http://killbill:8080",
                 "JWT_PRIVATE_KEY_FILE": "{key:jwt_signing.private}",
                 "JWT_PUBLIC_KEY_FILE": "{key:jwt_signing.public}"},
@@ -295,6 +319,7 @@ services: dict[str, Service] = {
                        "WEBHOOK_SECRET_KILLBILL": "{secret:webhook_killbill_hmac}",
                        "WEBHOOK_SECRET_CONDO": "{secret:webhook_condo_hmac}",
                        "WEBHOOK_SECRET_COCORICO": "{secret:webhook_cocorico_hmac}"},
+        "volumes": {"logs/integration": "/run/marketplace/sync:ro"},
         "depends_on": ["postgres", "redis"],
         "health": {"test": ["CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:8080/api/health/live"],
                    "http": {"path": "/api/health", "status": 200}},
@@ -405,9 +430,14 @@ services: dict[str, Service] = {
 # -- Shapes of the nested settings: the types deploys/catalog/schema.py checks against --------
 # (Documentation and defaults are above, where each setting is set.)
 
-class Schedule(TypedDict, total=False):
-    hour: Required[int]
-    minute: Required[int]
+class DsmTask(TypedDict, total=False):
+    script: str
+    args: list[str]
+    on: Literal["bootup"] | None
+    at: str | None
+    every_min: int | None
+    every_hours: int | None
+    enabled: bool
 
 
 class Route(TypedDict, total=False):

@@ -143,9 +143,15 @@ def test_edge_strips_the_billing_prefix_and_keeps_api(local_files):
 def test_dsm_tasks_run_the_rendered_scripts(local_catalog, local_files):
     import json
 
-    tasks = json.loads(local_files["dsm/tasks.json"].content)["tasks"]
-    assert [t.get("event") for t in tasks] == ["bootup", None]
-    assert tasks[0]["script"].startswith(f"bash {local_catalog.deploy_root}/scripts/start_all.sh >> ")
+    tasks = {t.get("name") or t.get("task_name"): t for t in json.loads(local_files["dsm/tasks.json"].content)["tasks"]}
+    boot = tasks["marketplace: start-on-boot"]
+    assert boot["event"] == "bootup" and boot["owner"] == {"0": "root"}
+    assert boot["operation"] == (f"bash {local_catalog.deploy_root}/scripts/start_all.sh >> "
+                                 f"{local_catalog.deploy_root}/logs/tasks/start-on-boot.log 2>&1")
+    health = tasks["marketplace: healthcheck"]
+    assert health["schedule"]["repeat_min"] == 5 and health["extra"]["script"].startswith("bash ")
+    assert tasks["marketplace: sync-killbill"]["extra"]["script"].startswith(
+        f"bash {local_catalog.deploy_root}/scripts/sync.sh killbill >> ")
 
 
 def test_rendering_is_deterministic(local_catalog):

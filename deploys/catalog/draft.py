@@ -149,6 +149,7 @@ class Draft:
         for _, data in self.layers:
             raw = merge(raw, data)
         raw["routes"] = {k: v for k, v in raw.get("routes", {}).items() if v is not None}
+        raw["dsm_tasks"] = {k: v for k, v in raw.get("dsm_tasks", {}).items() if v is not None}
         self.raw = raw
 
     def source(self, *path: str) -> str:

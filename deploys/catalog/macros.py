@@ -1,4 +1,4 @@
-"""Value macros ({secret:..}, {db:..}, {key:..}, {hostname:..}, {integrations}), expanded for one
+"""Value macros ({secret:..}, {db:..}, {key:..}, {hostname:..}, {integrations}, {sync_jobs}), expanded for one
 service at a time. A macro that names nothing is a problem of the draft, not an exception."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from deploys.catalog.draft import Draft, merge
-from deploys.catalog.model import DB_ENGINES, DB_FIELDS, MACRO
+from deploys.catalog.model import DB_ENGINES, DB_FIELDS, MACRO, sync_jobs
 from deploys.layout import KEY_MOUNTS
 
 
@@ -24,8 +24,10 @@ class Expansion:
     def expand(self, value: str, where: tuple[str, ...], secret_ok: bool) -> str:
         def one(match: re.Match) -> str:
             kind, ref = match.group(1), match.group(2)
-            if kind is None:
+            if match.group(3) == "integrations":
                 return json.dumps(self.integrations(), sort_keys=True)
+            if match.group(3) == "sync_jobs":
+                return ",".join(self.sync_jobs())
             if kind == "db":
                 return self.db_field(ref, where, secret_ok)
             if kind == "key":
@@ -73,6 +75,11 @@ class Expansion:
         self.keys.add(f"{name}.{part}")
         _, mount, filename = KEY_MOUNTS[part]
         return f"{mount}/{filename.format(name=name)}"
+
+    def sync_jobs(self) -> list[str]:
+        """The integration sync jobs DSM runs (see model.sync_jobs)."""
+        defaults = self.draft.raw["dsm_task_defaults"]
+        return sync_jobs({k: {**defaults, **t} for k, t in self.draft.raw["dsm_tasks"].items() if t})
 
     def integrations(self) -> dict[str, str]:
         """Every other enabled service's internal health URL."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from deploys.catalog.draft import Problem
 
-MACRO = re.compile(r"\{(secret|db|hostname|key):([A-Za-z0-9_.\-]+)\}|\{integrations\}")
+MACRO = re.compile(r"\{(secret|db|hostname|key):([A-Za-z0-9_.\-]+)\}|\{(integrations|sync_jobs)\}")
 SECRET_TOKEN = re.compile(r"\{secret:([A-Za-z0-9_]+)\}")
 # What each database engine is: its port, its URLs ({db:NAME.url}, {db:NAME.jdbc_url}) and the
 # environment variable of its image that holds the administrator's password (Redis: of the
@@ -25,6 +25,13 @@ DB_ENGINES = {
     "mongodb": {"port": 27017,
                 "url": "mongodb://{user}:{password}@{host}:{port}/{name}?authSource=admin"},
 }
+def sync_jobs(tasks: dict[str, dict[str, Any]]) -> list[str]:
+    """The integration sync jobs of DSM tasks (merged with their defaults): the first argument of
+    each enabled task that runs scripts/sync.sh."""
+    return sorted({str(t["args"][0]) for t in tasks.values()
+                   if t.get("script") == "sync" and t.get("enabled") and t.get("args")})
+
+
 # The fields of a database a macro may name ({db:NAME.FIELD}); the rest of an engine's entry is
 # about the engine.
 DB_FIELDS = ("host", "port", "name", "user", "password", "url", "jdbc_url")
@@ -149,7 +156,7 @@ class Catalog:
     wait_timeout_s: int
     backup_dir: str
     backup_keep_days: int
-    backup_schedule: dict[str, int]
+    dsm_tasks: dict[str, dict[str, Any]]
     hostnames: dict[str, str]
     tunnel: dict[str, Any]
     secrets: dict[str, dict[str, Any]]
@@ -158,6 +165,10 @@ class Catalog:
     routes: list[Route] = field(default_factory=list)
     allow_in_exported_share: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def sync_jobs(self) -> list[str]:
+        return sync_jobs(self.dsm_tasks)
 
     @property
     def edge(self) -> Service:

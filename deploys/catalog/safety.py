@@ -30,6 +30,7 @@ NAMES = {
     "project": (re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$"), "lowercase letters, digits, '_' and '-' (a Compose "
                 "project name)"),
     "owner": (re.compile(r"^[a-z_][a-z0-9_-]{0,31}$"), "a user name of the target"),
+    "task": (re.compile(r"^[a-z][a-z0-9-]{0,40}$"), "lowercase letters, digits and '-', starting with a letter"),
 }
 # A path under the deploy root: relative segments of safe characters, no '.' or '..'.
 RELATIVE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
@@ -56,7 +57,7 @@ POWERS = {
 }
 # A value that would be written into a file or a script: these characters cannot be.
 UNWRITABLE = re.compile(r"[\n\r\x00]")
-MACRO_LIKE = re.compile(r"\{(?:[a-z_]+:[^{}]*|integrations)\}|\{(?:secret|db|key|hostname):[^}]*$")
+MACRO_LIKE = re.compile(r"\{(?:[a-z_]+:[^{}]*|integrations|sync_jobs)\}|\{(?:secret|db|key|hostname):[^}]*$")
 # -- Redis ACL rules of an app's user: keys, channels and commands only --------------------------
 ACL_RULE = re.compile(r"^(?:(?:%R?W?)?~[A-Za-z0-9_:*?.\[\]{}^-]+|&[A-Za-z0-9_:*?.\[\]{}^-]+|allkeys|resetkeys|allchannels|resetchannels"
                       r"|[+-]@?[a-z][a-z_-]*(?:\|[a-z][a-z_-]*)?)$")
@@ -65,6 +66,8 @@ ACL_RULE = re.compile(r"^(?:(?:%R?W?)?~[A-Za-z0-9_:*?.\[\]{}^-]+|&[A-Za-z0-9_:*?
 ACL_NEVER = {"acl", "config", "debug", "module", "shutdown", "monitor", "replicaof", "slaveof", "sync",
              "psync", "failover", "save", "bgsave", "bgrewriteaof", "cluster", "flushall", "flushdb", "swapdb",
              "migrate"}
+TASK_ARG = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TASK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/?=&,%:+-]*$")
 NGINX_SIZE = re.compile(r"^\d{1,6}[km]?$")
 
@@ -279,6 +282,42 @@ def _acl_problems(acl: str) -> list[str]:
     return problems
 
 
+def dsm_tasks(catalog: Catalog, b: Draft) -> None:
+    """DSM tasks: a name that is part of DSM's task name and a log file's, a script of ours,
+    plain arguments, and a time DSM's scheduler can say."""
+    from deploys.render import SCRIPTS
+
+    defaults = b.raw["dsm_task_defaults"]
+    for key, task in b.raw["dsm_tasks"].items():
+        if task is None:
+            continue
+        where = ("dsm_tasks", str(key))
+        _check_name(b, "task", key, where)
+        spec = {**defaults, **task}
+        if spec.get("script") not in SCRIPTS:
+            b.problem(where + ("script",), f"{spec.get('script')!r} is not a script of the stack",
+                      f"one of: {', '.join(sorted(SCRIPTS))}")
+        for i, arg in enumerate(spec.get("args") or []):
+            if not TASK_ARG.match(str(arg)):
+                b.problem(where + ("args",), f"item {i} {arg!r} is not a plain argument",
+                          "letters, digits, '.', '_', '-' (it becomes part of DSM's command line)")
+        if (spec.get("on") == "bootup") == (spec.get("at") is not None):
+            b.problem(where, "a task runs either `on: \"bootup\"` or daily `at` a time",
+                      "set exactly one of on and at")
+        if spec.get("at") is not None and not TASK_TIME.match(str(spec["at"])):
+            b.problem(where + ("at",), f"{spec['at']!r} is not a time of day", "\"HH:MM\", e.g. \"03:00\"")
+        if spec.get("every_min") is not None and spec["every_min"] not in (1, 5, 10, 15, 20, 30):
+            b.problem(where + ("every_min",), f"{spec['every_min']} minutes is not an interval DSM offers",
+                      "1, 5, 10, 15, 20 or 30")
+        if spec.get("every_hours") is not None and not 1 <= int(spec["every_hours"]) <= 23:
+            b.problem(where + ("every_hours",), f"{spec['every_hours']} is not an interval in hours",
+                      "1 to 23")
+        if spec.get("every_min") and spec.get("every_hours"):
+            b.problem(where, "every_min and every_hours both set", "repeat by one of them")
+        if spec.get("on") == "bootup" and (spec.get("every_min") or spec.get("every_hours")):
+            b.problem(where, "a boot-up task does not repeat", "drop every_min/every_hours")
+
+
 def _bad_macros(text: str) -> list[str]:
     """Macro-like text that is not a macro (unknown kind, empty or unclosed reference)."""
     bad = []
@@ -289,4 +328,4 @@ def _bad_macros(text: str) -> list[str]:
     return bad
 
 
-RULES = [names, roots, paths, powers, values, redis_users]
+RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks]

@@ -11,7 +11,16 @@ flood of requests cannot fan out to the databases and the apps.
   jwt    the JWT signing key pair is mounted: the private key (JWT_PRIVATE_KEY_FILE) is
          readable by this process and the public key (JWT_PUBLIC_KEY_FILE) is there
   integrations  each app's health route from INTEGRATIONS (JSON {name: url})
+  NAME_sync_ok, NAME_sync_at  for each sync job of SYNC_JOBS: the outcome and start time of its
+         last run (SYNC_STATUS_DIR/NAME.status, written by the deploy's scripts/sync.sh); false
+         and null before its first run. Not part of "ok": a failed nightly sync is reported,
+         it does not make the connector unhealthy.
 HTTP 200 when everything is up, 503 and "ok": false when anything is down.
+
+`python3 connector.py sync NAME` runs one sync job (DSM's Task Scheduler starts it through
+scripts/sync.sh). This reference connector's job only proves NAME's API answers (its health
+route from INTEGRATIONS); the production Connector's jobs push invoices to Kill Bill, import
+Condo's units and tickets and Cocorico's listings. Exit status 0: the job succeeded.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ import psycopg2
 import redis
 
 STARTED = time.monotonic()
+SYNC_JOBS = [job for job in os.environ.get("SYNC_JOBS", "").split(",") if job]
+SYNC_STATUS_DIR = os.environ.get("SYNC_STATUS_DIR", "/run/marketplace/sync")
 INTEGRATIONS: dict[str, str] = json.loads(os.environ.get("INTEGRATIONS", "{}"))
 CACHE_S = float(os.environ.get("HEALTH_CACHE_S", "5"))
 PROBE_TIMEOUT_S = 2
@@ -97,7 +108,35 @@ def probe(with_integrations: bool) -> tuple[int, dict]:
     body = {name: ok for name, (ok, _) in results.items()}
     body["integrations"] = {name: ok for name, (ok, _) in apps.items()}
     body["ok"] = all(body[k] for k in results) and all(body["integrations"].values())
+    if with_integrations:
+        body.update(sync_outcomes())
     return (200 if body["ok"] else 503), body
+
+
+def sync_outcomes() -> dict:
+    """NAME_sync_ok / NAME_sync_at of every sync job, from the status files the deploy writes."""
+    found = {}
+    for job in SYNC_JOBS:
+        try:
+            with open(os.path.join(SYNC_STATUS_DIR, f"{job}.status")) as fh:
+                status = json.load(fh)
+        except (OSError, ValueError):
+            status = {}
+        found[f"{job}_sync_ok"] = status.get("ok") is True
+        found[f"{job}_sync_at"] = status.get("at") if isinstance(status.get("at"), str) else None
+    return found
+
+
+def sync(job: str) -> int:
+    """One sync job: here, NAME's API must answer on its health route."""
+    url = INTEGRATIONS.get(job)
+    if job not in SYNC_JOBS or url is None:
+        print(f"sync {job}: not a sync job of this connector (SYNC_JOBS={','.join(SYNC_JOBS)})", file=sys.stderr)
+        return 2
+    ok, why = integration(url)
+    print(f"sync {job}: reference connector: {job}'s API {'answers' if ok else 'does not answer: ' + str(why)}",
+          flush=True)
+    return 0 if ok else 1
 
 
 def health(with_integrations: bool = True) -> tuple[int, dict]:
@@ -129,6 +168,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["sync"] and len(sys.argv) == 3:
+        sys.exit(sync(sys.argv[2]))
     # PID 1 in its container: SIGTERM (docker stop) must end it, not wait for SIGKILL.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
