@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clone import Clone
-from tests.support.staging import NAS, Deploy
+from tests.support.staging import NAS, Deploy, containers
 
 pytestmark = pytest.mark.e2e
 STAGING = "group_data/staging.py"
@@ -78,8 +78,11 @@ def test_a_task_edited_on_the_nas_is_set_back_and_nothing_else_moves(staging_sta
         enable=task["enable"], type="script", extra=task["extra"], schedule=edited)
     api("SYNO.Core.EventScheduler.Root", "set", 1, task_name=prefix + "start-on-boot", owner={"0": "root"},
         event="bootup", operation="true", operation_type="script", enable=False)
+    running = containers(staging_stack)
     repair = Deploy()
-    assert repair.rc == 0 and repair.changed == 1, repair
+    # the tasks, under the deploy lock (taken and released): no release, no restart
+    assert repair.rc == 0 and repair.changed == 3, repair
+    assert containers(staging_stack) == running
     assert f"update: DSM task '{prefix}backup': differs in hour" in repair.output
     held = scheduled()
     assert held[prefix + "backup"]["schedule"]["hour"] == 3 and held[prefix + "backup"]["id"] == task["id"]
