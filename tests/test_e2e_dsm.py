@@ -94,7 +94,7 @@ def test_a_task_edited_on_the_nas_is_set_back_and_nothing_else_moves(staging_sta
 def test_a_sync_job_run_on_demand_is_reported_by_the_connector(staging_stack):
     prefix = ours(staging_stack)
     task = scheduled()[prefix + "sync-killbill"]
-    run = subprocess.run(["docker", "exec", NAS, "synoschedtask", "--run", f"id={task['id']}"],
+    run = subprocess.run(["docker", "exec", NAS, "/usr/syno/bin/synoschedtask", "--run", f"id={task['id']}"],
                          capture_output=True, text=True)
     assert run.returncode == 0 and "[DSM stand-in]" in run.stdout, run.stdout + run.stderr
     root = Path(staging_stack.deploy_root)
