@@ -4,6 +4,7 @@
 #   make render OUT=DIR [TARGET=local]   write every file a deploy would push, no connection
 #   make check [TARGET=local]   run the testinfra checks against a deployed target
 #   make status / make down     health table / stop the stack (data kept)
+#   make preflight              what the target offers against what the deploy needs
 #   make validate [TARGET=...]  check the catalogs (every target by default), connect to nothing
 #   make route URL=https://...  which tunnel rule, edge location and service get a URL
 #   make rotate SECRET=NAME     replace one secret on TARGET, restart only the services using it
@@ -25,7 +26,7 @@ ifeq ($(TARGET),staging)
 export MARKETPLACE_SUDO_PASSWORD ?= $(shell cat $(STATE)/nas-sudo-password 2>/dev/null)
 endif
 
-.PHONY: deploy test unit e2e check render status down validate route rotate releases rollback unlock bench docs setup tools venv clean
+.PHONY: deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock bench docs setup tools venv clean
 
 deploy: venv $(if $(filter local staging,$(TARGET)),setup)
 	$(PY) -m deploys.cli validate $(TARGET)
@@ -52,6 +53,9 @@ status: venv
 
 down: venv
 	$(PY) -m deploys.cli run $(TARGET) stop_all
+
+preflight: venv
+	$(PY) -m deploys.cli preflight $(TARGET)
 
 validate: venv
 	$(PY) -m deploys.cli validate $(if $(filter command line,$(origin TARGET)),$(TARGET))

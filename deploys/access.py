@@ -73,6 +73,12 @@ class Become:
         password = self.password
         return {"_stdin": password + "\n"} if password else {}
 
+    def describe(self) -> str:
+        """How commands become root, for the preflight report."""
+        if not self.sudo:
+            return "the SSH account is root"
+        return f"{self.account} through sudo " + ("(password on stdin)" if self.password else "(no password: NOPASSWD)")
+
     def explain(self, lines: list[str]) -> str | None:
         """A clear message when sudo wanted a password it did not get."""
         if any(words in line for line in lines for words in PASSWORD_REFUSED):

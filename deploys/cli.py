@@ -72,6 +72,13 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     return rotate_secret(args.target, args.secret)
 
 
+def cmd_preflight(args: argparse.Namespace) -> int:
+    """What the target offers against what the deploy needs (one read-only round trip)."""
+    from deploys.remote import preflight_report
+
+    return preflight_report(args.target)
+
+
 def cmd_releases(args: argparse.Namespace) -> int:
     """List a target's releases (current, last good, the lock's holder if any)."""
     from deploys.remote import list_releases
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("secret")
     p.set_defaults(func=cmd_rotate)
-    for name, func in (("releases", cmd_releases), ("unlock", cmd_unlock)):
+    for name, func in (("releases", cmd_releases), ("unlock", cmd_unlock), ("preflight", cmd_preflight)):
         p = sub.add_parser(name, help=func.__doc__)
         p.add_argument("target", choices=catalog_mod.targets())
         p.set_defaults(func=func)

@@ -10,7 +10,7 @@ stack is a release (scripts/release.sh: health gate, automatic rollback, recorde
 from pyinfra import host
 
 from deploys import catalog as catalog_mod
-from deploys import cloudflare, commands, layout, lock, operations, plan as plan_mod, release, render
+from deploys import cloudflare, commands, layout, lock, operations, plan as plan_mod, preflight, release, render
 from deploys.access import Become
 from deploys.facts import StackState
 
@@ -24,6 +24,10 @@ state = host.get_fact(StackState, script=become.command(commands.state_command(c
                       + " || echo @unreadable", **become.arguments())
 if state.unreadable:
     raise SystemExit(f"{host.name}: could not read the target as root. " + become.refused())
+checks = preflight.judge(catalog, state.preflight, become.describe())
+if not all(check.ok for check in checks):
+    raise SystemExit(f"{host.name}: preflight: the target does not meet every requirement; nothing "
+                     f"was touched.\n{preflight.report(checks)}")
 try:
     plan = plan_mod.build(desired, state, lock.is_stale)
 except plan_mod.PlanRefused as refused:

@@ -115,6 +115,23 @@ def _engine_of(catalog, secret: str) -> str | None:
                  if server in catalog.services and catalog.admin_secret(server) == secret), None)
 
 
+def preflight_report(target: str) -> int:
+    """Print the preflight report of a target; non-zero when a requirement is not met."""
+    from deploys import preflight
+    from deploys.access import Become
+    from deploys.state import _sections
+
+    connected = Target(target)
+    rc, stdout, _ = connected.run("preflight", echo=False)
+    if rc != 0:
+        return rc
+    checks = preflight.judge(connected.catalog, preflight.facts(_sections(stdout).get("preflight", [])),
+                             Become.of(connected.host.data).describe())
+    print(f"preflight of target {target}:")
+    print(preflight.report(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def rollback(target: str, release_id: str | None) -> int:
     """Roll the target back to a recorded release (default: the last good one), under the lock."""
     me = release.identity(target, kind="rollback")

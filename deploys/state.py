@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from deploys import layout
 from deploys.dsm import Held, parse as parse_dsm
+from deploys.preflight import facts as preflight_facts
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class TargetState:
     unreadable: bool = False
     # DSM's Task Scheduler as the target holds it (not available on a target without DSM).
     dsm: Held = field(default_factory=Held)
+    # What the target offers (deploys/preflight.py judges it): KEY -> VALUE.
+    preflight: dict[str, str] = field(default_factory=dict)
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
@@ -109,6 +112,7 @@ def parse_state(output: list[str]) -> TargetState:
         if len(parts) == 3 and parts[2].startswith("/"):
             state.exports.append(Export(*parts))
     state.dsm = parse_dsm(lines.get("dsm", []))
+    state.preflight = preflight_facts(lines.get("preflight", []))
     if "noroot" in lines:
         return state
     state.dirs = set(lines.get("dirs", []))

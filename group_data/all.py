@@ -61,6 +61,21 @@ allowed_powers: dict[str, list[Literal["privileged", "cap_add", "pid", "ipc", "u
 file_owner: str = "root"
 # Upper bound for `docker compose up --wait`, in seconds.
 wait_timeout_s: int = 600
+# What the target must offer before a deploy touches it (checked in the deploy's one state read;
+# `make preflight` prints the report alone). A requirement not met stops the deploy, named.
+preflight: Preflight = {
+    # Free space (MiB) the file systems of deploy_root and backup_dir must have.
+    "min_free_mib": {"deploy_root": 4096, "backup_dir": 2048},
+    # CPU architectures (`uname -m`) the pinned images run on (the NAS: x86_64; check each
+    # image's manifest before adding one).
+    "architectures": ["x86_64"],
+    # Lowest Docker Engine and Compose versions the stack is tested with (DSM 7.2 ships 24.0.2
+    # and 2.20.1; the staging engine is Debian's 20.10).
+    "min_docker": "20.10",
+    "min_compose": "2.20.1",
+    # Share of the target's memory the services' memory limits may add up to.
+    "max_memory_share": 0.8,
+}
 # Where scripts/backup_postgres.sh writes its dumps.
 backup_dir: str = "/volume1/backups/marketplace"
 # How many days scripts/backup_postgres.sh keeps a dump.
@@ -429,6 +444,14 @@ services: dict[str, Service] = {
 
 # -- Shapes of the nested settings: the types deploys/catalog/schema.py checks against --------
 # (Documentation and defaults are above, where each setting is set.)
+
+class Preflight(TypedDict, total=False):
+    min_free_mib: dict[Literal["deploy_root", "backup_dir"], int]
+    architectures: list[str]
+    min_docker: str
+    min_compose: str
+    max_memory_share: float
+
 
 class DsmTask(TypedDict, total=False):
     script: str

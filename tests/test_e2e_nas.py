@@ -90,3 +90,44 @@ def test_a_nopasswd_rule_needs_no_password(staging_stack):
     finally:
         subprocess.run(["docker", "exec", "-i", NAS, "sh", "-c", f"cat > {SUDOERS}"], check=True, text=True,
                        input=rule)
+
+
+@pytest.fixture(scope="module")
+def clone(staging_stack, tmp_path_factory):
+    from tests.support.clone import Clone
+
+    return Clone(tmp_path_factory.mktemp("preflight") / "repo")
+
+
+def test_preflight_passes_and_make_preflight_prints_it(staging_stack):
+    report = subprocess.run(["make", "-s", "preflight", "TARGET=staging"], cwd=REPO, capture_output=True,
+                            text=True, env=ENV)
+    assert report.returncode == 0, report.stdout + report.stderr
+    for row in ("DSM 7.2.1", "CPU architecture", "Docker Engine", "Compose", "free space deploy_root",
+                "memory", "host ports", "deploy through sudo"):
+        assert row in report.stdout
+    assert "FAIL" not in report.stdout
+
+
+def test_preflight_refuses_a_full_disk_and_a_taken_port_touching_nothing(clone, staging_stack):
+    import socket
+
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    try:
+        clone.commit("a disk too small and a port someone holds", append={"group_data/staging.py": (
+            '\npreflight = {"min_free_mib": {"backup_dir": 999999999}}\n'
+            f'services = {{"connector": {{"host_port": {taken - staging_stack.port_offset}}}}}\n')})
+        before = containers(staging_stack)
+        refused = clone.deploy()
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0
+        assert "preflight: the target does not meet every requirement; nothing was touched" in output
+        assert "FAIL free space backup_dir" in output and "preflight.min_free_mib.backup_dir" in output
+        assert f"FAIL host ports               {taken} (connector) is held by another program" in output
+        assert containers(staging_stack) == before
+    finally:
+        holder.close()

@@ -32,6 +32,7 @@ def catalog(draft: Draft) -> Catalog:
         backup_dir=raw["backup_dir"].rstrip("/"),
         allow_in_exported_share=list(raw["allow_in_exported_share"]),
         backup_keep_days=int(raw["backup_keep_days"]),
+        preflight=dict(raw["preflight"]),
         dsm_tasks={key: merge(raw["dsm_task_defaults"], task) for key, task in raw["dsm_tasks"].items()
                    if task is not None},
         hostnames=dict(raw["hostnames"]),

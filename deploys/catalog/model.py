@@ -157,6 +157,7 @@ class Catalog:
     backup_dir: str
     backup_keep_days: int
     dsm_tasks: dict[str, dict[str, Any]]
+    preflight: dict[str, Any]
     hostnames: dict[str, str]
     tunnel: dict[str, Any]
     secrets: dict[str, dict[str, Any]]

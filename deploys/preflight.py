@@ -1,0 +1,92 @@
+"""Preflight: what the target must offer before a deploy touches it, read in the deploy's one
+state read (templates/commands/preflight.sh.j2) and judged here against the catalog's
+`preflight` settings. Pure: no pyinfra, no I/O. `make preflight` prints the report alone."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+UNITS = {"k": 1 / 1024, "m": 1, "g": 1024}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    found: str
+    ok: bool
+    fix: str = ""
+
+    def row(self) -> str:
+        mark = "ok  " if self.ok else "FAIL"
+        return f"{mark} {self.name:24} {self.found}" + ("" if self.ok else f"\n     fix: {self.fix}")
+
+
+def facts(lines: list[str]) -> dict[str, str]:
+    """The `@preflight` section: `KEY VALUE` lines (free_kib has two words of key)."""
+    found = {}
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if key == "free_kib":
+            which, _, value = value.partition(" ")
+            key = f"free_kib {which}"
+        found[key] = value.strip()
+    return found
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text)[:3])
+
+
+def mib(limit: str | None) -> float:
+    """A Compose memory limit ("512m", "3g") in MiB (0 for none)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg])b?", str(limit or "").lower())
+    return float(match.group(1)) * UNITS[match.group(2)] if match else 0.0
+
+
+def judge(catalog, found: dict[str, str], sudo: str) -> list[Check]:
+    """Every check, in the report's order."""
+    want = catalog.preflight
+    checks = [Check("DSM", found.get("dsm") and f"DSM {found['dsm']}" or "not DSM", True)]
+    arch = found.get("arch", "?")
+    checks.append(Check("CPU architecture", arch, arch in want["architectures"],
+                        f"the images are pinned for {', '.join(want['architectures'])}: use a NAS of that "
+                        "architecture, or pin images built for it and add it to preflight.architectures"))
+    docker = found.get("docker", "")
+    checks.append(Check("Docker Engine", docker or "not answering",
+                        bool(docker) and _version(docker) >= _version(want["min_docker"]),
+                        f"Docker {want['min_docker']} or later at {catalog.docker_bin} (DSM: Container "
+                        "Manager), its daemon running"))
+    compose = found.get("compose", "")
+    checks.append(Check("Compose", compose or "missing",
+                        bool(compose) and _version(compose) >= _version(want["min_compose"]),
+                        f"Compose {want['min_compose']} or later (`docker compose` plugin)"))
+    for key in ("deploy_root", "backup_dir"):
+        free = int(found.get(f"free_kib {key}") or 0) // 1024
+        need = want["min_free_mib"][key]
+        path = getattr(catalog, key)
+        checks.append(Check(f"free space {key}", f"{free} MiB free at {path}", free >= need,
+                            f"free {need - free} MiB more on the volume of {path} (preflight.min_free_mib."
+                            f"{key}: {need})"))
+    total = int(found.get("mem_kib") or 0) / 1024
+    limits = sum(mib(svc.mem_limit) for svc in catalog.services.values())
+    share = want["max_memory_share"]
+    checks.append(Check("memory", f"limits add up to {limits:.0f} MiB of {total:.0f} MiB",
+                        total > 0 and limits <= total * share,
+                        f"lower the services' mem_limit (they may use {share:.0%} of the memory) or add "
+                        "memory"))
+    listening = {int(p) for p in found.get("listening", "").split() if p.isdigit()}
+    ours = {int(p) for p in found.get("ours", "").split() if p.isdigit()}
+    wanted = {port: name for name, svc in catalog.services.items() for port in svc.published}
+    taken = sorted(p for p in wanted if p in listening and p not in ours)
+    checks.append(Check("host ports", "free" if not taken else
+                        ", ".join(f"{p} ({wanted[p]}) is held by another program" for p in taken),
+                        not taken, "stop what holds them, or move the services (host_port, port_offset); "
+                        "`ss -ltnp` on the target names the program"))
+    checks.append(Check("root", sudo, found.get("user") == "root",
+                        "the SSH account must become root: sudo (MARKETPLACE_SUDO_PASSWORD) or root"))
+    return checks
+
+
+def report(checks: list[Check]) -> str:
+    return "\n".join(check.row() for check in checks)
