@@ -1,5 +1,6 @@
 # The front door. `make deploy` and `make test` work on a fresh Debian bookworm machine (root).
-#   make deploy                 converge the NAS if MARKETPLACE_NAS is set, else the local target
+#   make deploy [ALLOW_DIRTY=1] converge the NAS if MARKETPLACE_NAS is set, else the local target
+#                               (the NAS takes only pushed commits unless ALLOW_DIRTY=1)
 #   make test                   unit tests + end-to-end on the staging target
 #   make render OUT=DIR [TARGET=local]   write every file a deploy would push, no connection
 #   make check [TARGET=local]   run the testinfra checks against a deployed target
@@ -30,7 +31,7 @@ endif
 
 deploy: venv $(if $(filter local staging,$(TARGET)),setup)
 	$(PY) -m deploys.cli validate $(TARGET)
-	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py
+	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py $(if $(ALLOW_DIRTY),--data allow_dirty=1)
 	@$(PY) -m deploys.cli run $(TARGET) healthcheck
 
 test: venv tools setup

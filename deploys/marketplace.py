@@ -32,7 +32,13 @@ try:
     plan = plan_mod.build(desired, state, lock.is_stale)
 except plan_mod.PlanRefused as refused:
     raise SystemExit(f"{catalog.deploy_root}: {refused}") from None
-me = release.identity(catalog.target, files)
+# A target that requires it gets only pushed commits, unless told otherwise (`--data allow_dirty=1`,
+# make deploy ALLOW_DIRTY=1), and then the release records why.
+unclean = release.tree_problem() if catalog.require_clean_tree else None
+if unclean and not host.data.get("allow_dirty"):
+    raise SystemExit(f"{host.name}: refusing to deploy: {unclean}. Commit and push, or deploy anyway "
+                     "with `make deploy ALLOW_DIRTY=1` (pyinfra ... --data allow_dirty=1); nothing was touched")
+me = release.identity(catalog.target, files, allowed_dirty=unclean)
 
 operations.take_lock(
     name="Take the deploy lock",

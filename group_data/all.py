@@ -59,6 +59,12 @@ allowed_powers: dict[str, list[Literal["privileged", "cap_add", "pid", "ipc", "u
                                        "userns_mode", "security_opt", "cgroup", "volumes_from"]]] = {}
 # Owner of every managed file and directory.
 file_owner: str = "root"
+# Deploy only a commit that is pushed, from a clean tree (the release records exactly what ran);
+# `make deploy ALLOW_DIRTY=1` overrides it, and the release records that it did.
+require_clean_tree: bool = True
+# Every container's log (Docker's json-file driver): rotated at max_size, max_files kept, so a
+# chatty service cannot fill the volume.
+container_logs: ContainerLogs = {"max_size": "10m", "max_files": 3}
 # Upper bound for `docker compose up --wait`, in seconds.
 wait_timeout_s: int = 600
 # What the target must offer before a deploy touches it (checked in the deploy's one state read;
@@ -271,7 +277,8 @@ service_defaults: Service = {
     },
     # Needs to reach the internet (joins the non-internal network even without a host port).
     "egress": False,
-    # Memory limit, e.g. "512m", or None.
+    # Memory limit ("512m", "3g"): every enabled service has one (preflight adds them up
+    # against the target's memory).
     "mem_limit": None,
     # Further Compose keys for this service that the catalog has no key for (cap_add,
     # ulimits, ...), merged into its definition. Checked against Synology's Compose 2.20.1.
@@ -284,6 +291,7 @@ service_defaults: Service = {
 # The stack's services: each starts from service_defaults; `enabled: False` leaves one out.
 services: dict[str, Service] = {
     "postgres": {
+        "mem_limit": "1g",
         "image": "postgres:16.4-bookworm",
         "port": 5432,
         "serves": "postgres",
@@ -295,6 +303,7 @@ services: dict[str, Service] = {
         "health": {"test": ["CMD-SHELL", "pg_isready -q -U postgres"]},
     },
     "redis": {
+        "mem_limit": "256m",
         "image": "redis:7.2.5-bookworm",
         "port": 6379,
         "serves": "redis",
@@ -317,6 +326,7 @@ services: dict[str, Service] = {
         "health": {"test": ["CMD-SHELL", "redis-cli --no-auth-warning --user admin ping | grep -q PONG"]},
     },
     "connector": {
+        "mem_limit": "256m",
         "build": "files/connector",
         "build_args": {"BASE_IMAGE": "python:3.11.10-slim-bookworm"},
         "port": 8080,
@@ -354,6 +364,7 @@ services: dict[str, Service] = {
         "mem_limit": "3g",
     },
     "kaui": {
+        "mem_limit": "1g",
         "image": "killbill/kaui:3.0.11",
         "port": 8080,
         "host_port": 3105,
@@ -368,6 +379,7 @@ services: dict[str, Service] = {
         "health": {"http": {"path": "/health", "status": 200}, "start_period_s": 120},
     },
     "condo": {
+        "mem_limit": "1g",
         # No public image exists: build one from open-condo-software/condo and set it per target.
         "port": 3000,
         "host_port": 3102,
@@ -381,6 +393,7 @@ services: dict[str, Service] = {
                    "start_period_s": 120},
     },
     "cocorico-mysql": {
+        "mem_limit": "1g",
         "image": "mysql:5.7.44",
         "port": 3306,
         "serves": "mysql",
@@ -394,6 +407,7 @@ services: dict[str, Service] = {
         "health": {"test": ["CMD-SHELL", "mysqladmin ping -h 127.0.0.1 --silent"]},
     },
     "cocorico-mongo": {
+        "mem_limit": "512m",
         "image": "mongo:4.4.29",
         "port": 27017,
         "serves": "mongodb",
@@ -403,6 +417,7 @@ services: dict[str, Service] = {
         "health": {"test": ["CMD-SHELL", "echo 'db.runCommand({ping: 1}).ok' | mongo --quiet | grep -q 1"]},
     },
     "cocorico": {
+        "mem_limit": "512m",
         # No production image exists (cocolabs/cocorico is a 2019 debug container): build one.
         "port": 80,
         "host_port": 3104,
@@ -416,6 +431,7 @@ services: dict[str, Service] = {
         "health": {"http": {"path": "/en/", "status": 200}, "start_period_s": 60},
     },
     "edge": {
+        "mem_limit": "128m",
         "image": "nginx:1.26.2-bookworm",
         "port": 80,
         "host_port": 3100,
@@ -423,6 +439,7 @@ services: dict[str, Service] = {
         "health": {"test": ["CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1/edge-health"]},
     },
     "cloudflared": {
+        "mem_limit": "128m",
         "image": "cloudflare/cloudflared:2024.12.2",
         "command": ["tunnel", "--no-autoupdate", "--config", "/etc/cloudflared/config.yml",
                     "--metrics", "0.0.0.0:2000", "run"],
@@ -444,6 +461,11 @@ services: dict[str, Service] = {
 
 # -- Shapes of the nested settings: the types deploys/catalog/schema.py checks against --------
 # (Documentation and defaults are above, where each setting is set.)
+
+class ContainerLogs(TypedDict, total=False):
+    max_size: str
+    max_files: int
+
 
 class Preflight(TypedDict, total=False):
     min_free_mib: dict[Literal["deploy_root", "backup_dir"], int]

@@ -26,3 +26,6 @@ hostnames = {
     "kaui": "kaui.boma.localhost",
     "condo": "condo.boma.localhost",
 }
+
+# Deployed from a working tree while it is being changed.
+require_clean_tree = False

@@ -131,3 +131,24 @@ def test_preflight_refuses_a_full_disk_and_a_taken_port_touching_nothing(clone, 
         assert containers(staging_stack) == before
     finally:
         holder.close()
+
+
+def test_an_unpushed_tree_is_refused_unless_allowed_and_then_recorded(clone, staging_stack):
+    clone.commit("as production: only pushed commits",
+                 append={"group_data/staging.py": "\nrequire_clean_tree = True\n"})
+    before = containers(staging_stack)
+    refused = clone.deploy()
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert "refusing to deploy: 1 commit(s) not pushed" in output and "ALLOW_DIRTY=1" in output
+    assert containers(staging_stack) == before
+    allowed = subprocess.run([*clone.argv(), "--data", "allow_dirty=1"], cwd=clone.path, env=clone.env,
+                             capture_output=True, text=True)
+    assert allowed.returncode == 0, (allowed.stdout + allowed.stderr)[-3000:]
+    import json
+    from pathlib import Path
+
+    releases = Path(staging_stack.deploy_root, "releases")
+    newest = sorted(p for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))[-1]
+    record = json.loads((newest / "deploy.json").read_text())
+    assert record["allow_dirty"] == "1 commit(s) not pushed"

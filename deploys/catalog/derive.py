@@ -33,6 +33,8 @@ def catalog(draft: Draft) -> Catalog:
         allow_in_exported_share=list(raw["allow_in_exported_share"]),
         backup_keep_days=int(raw["backup_keep_days"]),
         preflight=dict(raw["preflight"]),
+        container_logs=dict(raw["container_logs"]),
+        require_clean_tree=bool(raw["require_clean_tree"]),
         dsm_tasks={key: merge(raw["dsm_task_defaults"], task) for key, task in raw["dsm_tasks"].items()
                    if task is not None},
         hostnames=dict(raw["hostnames"]),

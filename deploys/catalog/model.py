@@ -158,6 +158,8 @@ class Catalog:
     backup_keep_days: int
     dsm_tasks: dict[str, dict[str, Any]]
     preflight: dict[str, Any]
+    container_logs: dict[str, Any]
+    require_clean_tree: bool
     hostnames: dict[str, str]
     tunnel: dict[str, Any]
     secrets: dict[str, dict[str, Any]]

@@ -404,5 +404,21 @@ def health(catalog: Catalog, b: Draft) -> None:
                 b.problem(("services", name, "port"), "an HTTP health route needs the app's port")
 
 
+def memory(catalog: Catalog, b: Draft) -> None:
+    """Every service has a memory limit Compose 2.20.1 takes (preflight adds them up)."""
+    for name, svc in catalog.services.items():
+        if not svc.mem_limit:
+            b.problem(("services", name, "mem_limit"), "no memory limit: one service could take the "
+                      "whole NAS", 'set one, e.g. "512m" or "2g"')
+        elif not re.fullmatch(r"\d+[kmg]", str(svc.mem_limit)):
+            b.problem(("services", name, "mem_limit"), f"{svc.mem_limit!r} is not a memory size",
+                      'a number and k, m or g: "512m", "2g"')
+    logs = catalog.container_logs
+    if not re.fullmatch(r"\d+[kmg]", str(logs.get("max_size"))):
+        b.problem(("container_logs", "max_size"), f"{logs.get('max_size')!r} is not a size", '"10m"')
+    if not isinstance(logs.get("max_files"), int) or not 1 <= logs["max_files"] <= 100:
+        b.problem(("container_logs", "max_files"), f"{logs.get('max_files')!r} is not a file count", "1 to 100")
+
+
 RULES = [published_ports, killbill_debug_ports, exposure, images, routes, hostnames, secrets,
-         inline_secrets, compose_extras, databases, dependencies, tunnel, health]
+         inline_secrets, compose_extras, databases, dependencies, tunnel, health, memory]
