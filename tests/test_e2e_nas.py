@@ -133,7 +133,10 @@ def test_preflight_refuses_a_full_disk_and_a_taken_port_touching_nothing(clone, 
         holder.close()
 
 
-def test_an_unpushed_tree_is_refused_unless_allowed_and_then_recorded(clone, staging_stack):
+def test_an_unpushed_tree_is_refused_unless_allowed_and_then_recorded(staging_stack, tmp_path):
+    from tests.support.clone import Clone
+
+    clone = Clone(tmp_path / "repo")
     clone.commit("as production: only pushed commits",
                  append={"group_data/staging.py": "\nrequire_clean_tree = True\n"})
     before = containers(staging_stack)
