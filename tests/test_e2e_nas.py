@@ -137,8 +137,9 @@ def test_an_unpushed_tree_is_refused_unless_allowed_and_then_recorded(staging_st
     from tests.support.clone import Clone
 
     clone = Clone(tmp_path / "repo")
-    clone.commit("as production: only pushed commits",
-                 append={"group_data/staging.py": "\nrequire_clean_tree = True\n"})
+    clone.commit("as production: only pushed commits (and a change, so that a release records it)",
+                 append={"group_data/staging.py": '\nrequire_clean_tree = True\n'
+                                                   'services = {"kaui": {"env": {"E2E_UNPUSHED": "1"}}}\n'})
     before = containers(staging_stack)
     refused = clone.deploy()
     output = refused.stdout + refused.stderr
@@ -155,3 +156,4 @@ def test_an_unpushed_tree_is_refused_unless_allowed_and_then_recorded(staging_st
     newest = sorted(p for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))[-1]
     record = json.loads((newest / "deploy.json").read_text())
     assert record["allow_dirty"] == "1 commit(s) not pushed"
+    assert Deploy().rc == 0  # staging back to this checkout's catalog
