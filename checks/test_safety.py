@@ -127,3 +127,15 @@ def test_no_secret_in_the_stack_logs(host, catalog, secret_values):
                              "cat scripts/logs/*.log 2>/dev/null || true")
     leaked = sorted(name for name, value in secret_values.items() if len(value) >= 8 and value in logs)
     assert not leaked, f"secret values in logs: {leaked}"
+
+
+def test_every_container_has_its_memory_limit_and_capped_logs(inspected, catalog):
+    from deploys.preflight import mib
+
+    for name, item in inspected.items():
+        svc = catalog.services[name]
+        assert item["HostConfig"]["Memory"] == int(mib(svc.mem_limit) * 1024 * 1024), name
+        log = item["HostConfig"]["LogConfig"]
+        assert log["Type"] == "json-file", name
+        assert log["Config"] == {"max-size": catalog.container_logs["max_size"],
+                                 "max-file": str(catalog.container_logs["max_files"])}, name

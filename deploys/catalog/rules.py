@@ -95,38 +95,35 @@ def published_ports(catalog: Catalog, b: Draft) -> None:
     seen: dict[int, str] = {}
     db_services = _database_services(catalog)
     for name, svc in catalog.services.items():
-        where = ("services", name, "host_port")
         if svc.host_port is None:
             if svc.public:
                 b.problem(("services", name, "public"), "public without a host_port publishes nothing",
                           "set host_port, or drop public")
             continue
-        port = svc.host_port
+        where = ("services", name, "host_port")
         if name in db_services:
             b.problem(where, f"{name} serves a {db_services[name]} database: it is never published",
                       "drop host_port: the services that use it reach it on its internal network")
-        if not 1 <= port <= 65535:
-            b.problem(where, f"{port} (with port_offset {catalog.port_offset}) is not a TCP port")
-        if port in catalog.reserved_ports:
-            b.problem(where, f"{port} is already taken on the NAS by {catalog.reserved_ports[port]}",
-                      "pick a free port (see reserved_ports)")
-        if port in seen:
-            b.problem(where, f"{port} is also published by services.{seen[port]}",
-                      "give each service its own host port")
-        seen.setdefault(port, name)
-        if svc.public and name in db_services:
-            b.problem(("services", name, "public"), "a database is never public")
+            if svc.public:
+                b.problem(("services", name, "public"), "a database is never public")
+        _host_port(catalog, b, where, svc.host_port, seen, "give each service its own host port")
+        seen.setdefault(svc.host_port, name)
     edge = catalog.services.get("edge")
     if edge and edge.tunnel_published:
-        port, where = edge.tunnel_published[0], ("tunnel", "shared", "edge_host_port")
-        if not 1 <= port <= 65535:
-            b.problem(where, f"{port} (with port_offset {catalog.port_offset}) is not a TCP port")
-        if port in catalog.reserved_ports:
-            b.problem(where, f"{port} is already taken on the NAS by {catalog.reserved_ports[port]}",
-                      "pick a free port (see reserved_ports)")
-        if port in seen:
-            b.problem(where, f"{port} is also published by services.{seen[port]}",
-                      "give the tunnel's edge port a host port of its own")
+        _host_port(catalog, b, ("tunnel", "shared", "edge_host_port"), edge.tunnel_published[0], seen,
+                   "give the tunnel's edge port a host port of its own")
+
+
+def _host_port(catalog: Catalog, b: Draft, where: tuple[str, ...], port: int, seen: dict[int, str],
+               twice: str) -> None:
+    """One published port: a TCP port, not reserved on the NAS, not published twice."""
+    if not 1 <= port <= 65535:
+        b.problem(where, f"{port} (with port_offset {catalog.port_offset}) is not a TCP port")
+    if port in catalog.reserved_ports:
+        b.problem(where, f"{port} is already taken on the NAS by {catalog.reserved_ports[port]}",
+                  "pick a free port (see reserved_ports)")
+    if port in seen:
+        b.problem(where, f"{port} is also published by services.{seen[port]}", twice)
 
 
 def killbill_debug_ports(catalog: Catalog, b: Draft) -> None:

@@ -17,6 +17,18 @@ mkdir -p "$state"
 
 log() { printf '[setup] %s\n' "$*"; }
 
+answers() {  # USER PORT KNOWN_HOSTS: this checkout's key logs in there
+  ssh -q -o BatchMode=yes -o UserKnownHostsFile="$3" -i "$state/ssh/id_ed25519" -p "$2" "$1@127.0.0.1" true 2>/dev/null
+}
+
+wait_answers() {  # USER PORT KNOWN_HOSTS WHAT: until it answers (20 s), else fail naming WHAT
+  for _ in $(seq 40); do
+    answers "$1" "$2" "$3" && { log "$4 answering on 127.0.0.1:$2 ($1)"; return; }
+    sleep 0.5
+  done
+  echo "$4 did not answer on 127.0.0.1:$2" >&2; exit 1
+}
+
 install_packages() {
   local missing=()
   for pkg in docker.io debootstrap openssh-server curl iproute2 openssl; do
@@ -85,10 +97,7 @@ MaxSessions 50
 Subsystem sftp internal-sftp
 CONF
   printf '[127.0.0.1]:%s %s\n' "$ssh_port" "$(cut -d' ' -f1,2 "$shared/host_ed25519.pub")" > "$dir/known_hosts"
-  if ssh -q -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -i "$dir/id_ed25519" \
-       -p "$ssh_port" root@127.0.0.1 true 2>/dev/null; then
-    log "sshd answering on 127.0.0.1:$ssh_port"; return
-  fi
+  if answers root "$ssh_port" "$dir/known_hosts"; then log "sshd answering on 127.0.0.1:$ssh_port"; return; fi
   # An sshd of an older setup (a checkout's own keys) may hold the port: replace it by the
   # machine's. Anything else on the port is not ours to stop.
   pkill -f "sshd -f [^ ]*/sshd_config -E [^ ]*/sshd.log" 2>/dev/null && sleep 0.5 || true
@@ -97,12 +106,7 @@ CONF
   fi
   mkdir -p /run/sshd
   /usr/sbin/sshd -f "$shared/sshd_config" -E "$shared/sshd.log"
-  for _ in $(seq 20); do
-    ssh -q -o BatchMode=yes -o UserKnownHostsFile="$dir/known_hosts" -i "$dir/id_ed25519" \
-      -p "$ssh_port" root@127.0.0.1 true 2>/dev/null && { log "sshd started on 127.0.0.1:$ssh_port"; return; }
-    sleep 0.5
-  done
-  echo "sshd did not answer; see $shared/sshd.log" >&2; exit 1
+  wait_answers root "$ssh_port" "$dir/known_hosts" "sshd (log: $shared/sshd.log)"
 }
 
 build_images() {
@@ -144,12 +148,7 @@ start_nas_standin() {
       --tmpfs /tmp:rw,noexec,nosuid,mode=1777 "$image" >/dev/null
     log "started $name (sudo: ${MARKETPLACE_NAS_SUDO:-password})"
   fi
-  for _ in $(seq 40); do
-    ssh -q -o BatchMode=yes -o UserKnownHostsFile="$state/ssh/known_hosts_nas" -i "$state/ssh/id_ed25519" \
-      -p "$nas_port" deploy@127.0.0.1 true 2>/dev/null && { log "DSM stand-in answering on 127.0.0.1:$nas_port (deploy)"; return; }
-    sleep 0.5
-  done
-  echo "the DSM stand-in did not answer; see: docker logs $name" >&2; exit 1
+  wait_answers deploy "$nas_port" "$state/ssh/known_hosts_nas" "the DSM stand-in (docker logs $name)"
 }
 
 install_packages
