@@ -22,14 +22,14 @@ TARGET ?= $(if $(MARKETPLACE_NAS),production,local)
 OUT ?= out/$(TARGET)
 export MARKETPLACE_TARGET := $(TARGET)
 STATE ?= $(or $(MARKETPLACE_STATE),.state)
-# The staging target is the DSM stand-in: its deploy account's sudo password is made by setup.
-ifeq ($(TARGET),staging)
-export MARKETPLACE_SUDO_PASSWORD ?= $(shell cat $(STATE)/nas-sudo-password 2>/dev/null)
-endif
+# A target's sudo password made on this machine (setup makes the DSM stand-in's, for staging)
+# is given the way an operator gives theirs; MARKETPLACE_SUDO_PASSWORD set by hand wins.
+export MARKETPLACE_SUDO_PASSWORD ?= $(shell cat $(STATE)/$(TARGET)-sudo-password 2>/dev/null)
 
 .PHONY: deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock bench docs setup tools venv clean
 
-deploy: venv $(if $(filter local staging,$(TARGET)),setup)
+deploy: venv
+	@if $(PY) -m deploys.cli on-this-machine $(TARGET); then bash files/local-target/setup.sh; fi
 	$(PY) -m deploys.cli validate $(TARGET)
 	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py $(if $(ALLOW_DIRTY),--data allow_dirty=1)
 	@$(PY) -m deploys.cli run $(TARGET) healthcheck

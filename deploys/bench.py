@@ -35,8 +35,8 @@ NAS_STANDIN = "marketplace-nas-standin"
 VENV_BIN = Path(sys.executable).parent
 STATE = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
 ENV = {**os.environ, "MARKETPLACE_TARGET": TARGET, "MARKETPLACE_STATE": str(STATE)}
-if (STATE / "nas-sudo-password").exists():  # deploy's sudo password on the DSM stand-in (staging)
-    ENV.setdefault("MARKETPLACE_SUDO_PASSWORD", (STATE / "nas-sudo-password").read_text().strip())
+if (STATE / "staging-sudo-password").exists():  # deploy's sudo password on the DSM stand-in (staging)
+    ENV.setdefault("MARKETPLACE_SUDO_PASSWORD", (STATE / "staging-sudo-password").read_text().strip())
 # The one setting the change benchmark flips (a clear env var of Kaui: reaches Kaui only).
 CHANGE_SERVICE, CHANGE_KEY = "kaui", "BENCH_SETTING"
 

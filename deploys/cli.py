@@ -72,6 +72,18 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     return rotate_secret(args.target, args.secret)
 
 
+def cmd_on_this_machine(args: argparse.Namespace) -> int:
+    """Exit 0 when the target is this machine (its ssh_hostname a loopback address): `make
+    deploy` then provisions it first (files/local-target/setup.sh)."""
+    import ipaddress
+
+    host = catalog_mod.connection(args.target).get("ssh_hostname") or ""
+    try:
+        return 0 if host == "localhost" or ipaddress.ip_address(host).is_loopback else 1
+    except ValueError:
+        return 1
+
+
 def cmd_preflight(args: argparse.Namespace) -> int:
     """What the target offers against what the deploy needs (one read-only round trip)."""
     from deploys.remote import preflight_report
@@ -124,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("secret")
     p.set_defaults(func=cmd_rotate)
-    for name, func in (("releases", cmd_releases), ("unlock", cmd_unlock), ("preflight", cmd_preflight)):
+    for name, func in (("releases", cmd_releases), ("unlock", cmd_unlock), ("preflight", cmd_preflight),
+                       ("on-this-machine", cmd_on_this_machine)):
         p = sub.add_parser(name, help=func.__doc__)
         p.add_argument("target", choices=catalog_mod.targets())
         p.set_defaults(func=func)

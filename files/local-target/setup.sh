@@ -128,7 +128,7 @@ start_nas_standin() {
     (umask 077; head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24 > "$dir/authorized/deploy.password")
   fi
   chmod 0600 "$dir/authorized/deploy.password"
-  (umask 077; cp "$dir/authorized/deploy.password" "$state/nas-sudo-password")
+  (umask 077; cp "$dir/authorized/deploy.password" "$state/staging-sudo-password")
   printf '[127.0.0.1]:%s %s\n' "$nas_port" "$(cut -d' ' -f1,2 "$dir/host/ssh_host_ed25519_key.pub")" > "$state/ssh/known_hosts_nas"
   local hash; hash=$(cat "$repo"/files/nas-standin/* | sha256sum | cut -c1-12)
   if [ "$(docker image inspect -f '{{index .Config.Labels "marketplace.nas-hash"}}' "$image" 2>/dev/null)" != "$hash" ]; then

@@ -19,8 +19,8 @@ STATE = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
 # deploy's sudo password on the DSM stand-in (made by `make setup`), given the way an operator
 # gives theirs
 ENV = {**os.environ, "MARKETPLACE_TARGET": "staging", "MARKETPLACE_STATE": str(STATE),
-       "MARKETPLACE_SUDO_PASSWORD": (STATE / "nas-sudo-password").read_text().strip()
-       if (STATE / "nas-sudo-password").exists() else ""}
+       "MARKETPLACE_SUDO_PASSWORD": (STATE / "staging-sudo-password").read_text().strip()
+       if (STATE / "staging-sudo-password").exists() else ""}
 NAS = "marketplace-nas-standin"
 
 __all__ = ["ENV", "NAS", "REPO", "STATE", "VENV_BIN", "Deploy", "changed_operations", "cli", "containers", "healthy",
