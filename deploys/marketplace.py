@@ -28,6 +28,10 @@ checks = preflight.judge(catalog, state.preflight, become.describe())
 if not all(check.ok for check in checks):
     raise SystemExit(f"{host.name}: preflight: the target does not meet every requirement; nothing "
                      f"was touched.\n{preflight.report(checks)}")
+if state.last_release and not state.last_release[2] and not state.last_release[3]:
+    rid, status = state.last_release[:2]
+    print(f"{host.name}: release {rid} ended while its deploy was not connected: {status} "
+          f"(its output: {catalog.deploy_root}/{layout.release_dir(rid)}/apply.log)")
 try:
     plan = plan_mod.build(desired, state, lock.is_stale)
 except plan_mod.PlanRefused as refused:
@@ -90,7 +94,7 @@ operations.dsm_tasks(
 operations.release(
     name="Release: converge the stack, gate on health, roll back on failure",
     **become.arguments(),
-    plan=plan, release_id=me.release_id, record=me.record,
+    plan=plan, catalog=catalog, release_id=me.release_id, record=me.record,
 )
 operations.release_lock(
     name="Release the deploy lock",

@@ -110,11 +110,12 @@ def dsm_tasks(plan: Plan, catalog: Catalog):
 
 
 @operation()
-def release(plan: Plan, release_id: str, record: bytes):
+def release(plan: Plan, catalog: Catalog, release_id: str, record: bytes):
     """Converge the containers as a release when anything the stack depends on changed:
     `scripts/release.sh apply` (pg_dump of the databases it touches, converge, health gate,
     automatic rollback to the last good release on failure, all recorded under releases/),
-    then the health table (`scripts/healthcheck.sh`)."""
+    detached from the connection (templates/commands/release.sh.j2), then the health table
+    (`scripts/healthcheck.sh`)."""
     if not plan.converge:
         host.noop(plan.notes["converge"])
         return
@@ -125,8 +126,8 @@ def release(plan: Plan, release_id: str, record: bytes):
     yield FileUploadCommand(BytesIO(record), uploaded)
     yield _root(StringCommand("mkdir", "-p", _path(plan, layout.release_dir(release_id)), "&&", "mv", "-f", QuoteString(uploaded),
                               _path(plan, f"{layout.release_dir(release_id)}/deploy.json")))
-    yield _root(StringCommand("bash", _path(plan, layout.script("release")), "apply", QuoteString(release_id),
-                              *(QuoteString(c.subject) for c in plan.snapshots)))
+    yield _sh(commands.command(catalog, "release", release_id=release_id,
+                               snapshots=[c.subject for c in plan.snapshots]))
     yield _root(StringCommand("bash", _path(plan, layout.script("healthcheck"))))
 
 

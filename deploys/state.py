@@ -72,6 +72,8 @@ class TargetState:
     unreadable: bool = False
     # DSM's Task Scheduler as the target holds it (not available on a target without DSM).
     dsm: Held = field(default_factory=Held)
+    # The newest deploy release: (id, status, its deploy saw the outcome, still running).
+    last_release: tuple[str, str, bool, bool] | None = None
     # What the target offers (deploys/preflight.py judges it): KEY -> VALUE.
     preflight: dict[str, str] = field(default_factory=dict)
 
@@ -131,6 +133,10 @@ def parse_state(output: list[str]) -> TargetState:
         if len(parts) == 6:
             service, status, health, image, _image_id, config_hash = parts
             state.containers[service] = ContainerState(service, status, health, image, config_hash)
+    for line in lines.get("last_release", [])[:1]:
+        parts = line.split()
+        if len(parts) == 4:
+            state.last_release = (parts[0], parts[1], parts[2] == "yes", parts[3] == "yes")
     for line in lines.get("routes", []):
         name, _, code = line.partition(" ")
         state.routes[name] = code

@@ -227,3 +227,30 @@ def test_make_rollback_and_reapplying_an_older_commit_converge_to_it(staging_sta
     assert clone.deploy().returncode == 0
     wanted = clone.rendered()
     assert target_files(staging_stack, wanted) == wanted
+
+
+def test_a_deploy_cut_off_during_its_release_leaves_it_to_finish_and_hears_of_it_later(staging_stack, clone):
+    clone.commit("release F: a kaui setting", append={STAGING: 'services = {"kaui": {"env": {"RELEASE_F": "1"}}}\n'})
+    head = clone.git("rev-parse", "HEAD")[:7]
+    proc = clone.start()
+    release_root = releases_dir(staging_stack)
+    deadline = time.monotonic() + 180
+    started = None
+    while started is None:
+        assert time.monotonic() < deadline, "the release never started"
+        started = next((p for p in release_root.glob(f"2*-{head}") if (p / "apply.log").exists()), None)
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the operator's laptop goes to sleep, say
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 300
+    while (started / "status").read_text().strip() == "applying":
+        assert time.monotonic() < deadline, "the release did not finish on its own"
+        time.sleep(1)
+    assert (started / "status").read_text().strip() == "good"
+    assert not (release_root / ".lock").exists() and not (started / "reported").exists()
+    assert healthy(staging_stack)
+    told = clone.deploy()
+    output = told.stdout + told.stderr
+    assert told.returncode == 0, output[-3000:]
+    assert f"release {started.name} ended while its deploy was not connected: good" in output
+    assert changed_operations(output) == 0

@@ -74,6 +74,7 @@ def state_output(spec: dict) -> list[str]:
               *(now if spec["secrets_written"] else []), "@containers"]
     lines += [f"{name} {status} {health} {image} sha256:0 {config}"
               for name, (status, health, image, config) in spec["containers"].items()]
+    lines += ["@last_release", *([spec["last_release"]] if spec.get("last_release") else [])]
     lines += ["@lock", *([json.dumps(spec["lock"])] if spec.get("lock") else []), "@routes"]
     lines += [f"{name} {code}" for name, code in spec["routes"].items()]
     if "shared" in spec:
