@@ -50,8 +50,9 @@ def group_data(tmp_path):
 def staging_stack():
     """The staging stack as this checkout's catalog wants it (a deploy: about a second when it
     already is)."""
-    from tests.support.staging import Deploy
+    from tests.support.staging import Deploy, provision
 
+    provision()
     staging = catalog_mod.load("staging")
     deploy = Deploy()
     assert deploy.rc == 0, deploy

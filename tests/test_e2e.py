@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from deploys import catalog as catalog_mod
-from tests.support.staging import (ENV, NAS, REPO, VENV_BIN, Deploy, cli, containers, run_checks,
-                                   secret_values, sh, snapshot)
+from tests.support.staging import (ENV, NAS, REPO, VENV_BIN, Deploy, cli, containers, provision,
+                                   run_checks, secret_values, sh, snapshot)
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def fresh_staging():
     """The staging target torn down (its data included: it belongs to the tests)."""
-    subprocess.run(["bash", "files/local-target/setup.sh"], cwd=REPO, check=True, capture_output=True)
+    provision()
     catalog = catalog_mod.load("staging")
     sh("docker", "compose", "-p", catalog.project_name, "down", "--remove-orphans", check=False)
     sh("rm", "-rf", catalog.deploy_root)

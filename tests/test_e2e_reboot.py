@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.staging import NAS, REPO, Deploy, containers, healthy, psql, sh
+from tests.support.staging import NAS, Deploy, containers, healthy, provision, psql, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ def restart_engine() -> None:
         while subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
             assert time.monotonic() < deadline, "dockerd did not stop"
             time.sleep(0.5)
-    subprocess.run(["bash", "files/local-target/setup.sh"], cwd=REPO, check=True, capture_output=True)
+    provision()
 
 
 def test_the_stack_comes_back_after_a_reboot_with_its_data(staging_stack):

@@ -18,12 +18,16 @@ VENV_BIN = Path(sys.executable).parent
 STATE = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
 # deploy's sudo password on the DSM stand-in (made by `make setup`), given the way an operator
 # gives theirs
-ENV = {**os.environ, "MARKETPLACE_TARGET": "staging", "MARKETPLACE_STATE": str(STATE),
-       "MARKETPLACE_SUDO_PASSWORD": (STATE / "staging-sudo-password").read_text().strip()
-       if (STATE / "staging-sudo-password").exists() else ""}
+ENV = {**os.environ, "MARKETPLACE_TARGET": "staging", "MARKETPLACE_STATE": str(STATE)}
+
+
+def provision() -> None:
+    """This machine as the targets (`make setup`), then the staging password it made into ENV."""
+    subprocess.run(["bash", "files/local-target/setup.sh"], cwd=REPO, check=True, capture_output=True)
+    ENV["MARKETPLACE_SUDO_PASSWORD"] = (STATE / "staging-sudo-password").read_text().strip()
 NAS = "marketplace-nas-standin"
 
-__all__ = ["ENV", "NAS", "REPO", "STATE", "VENV_BIN", "Deploy", "changed_operations", "cli", "containers", "healthy",
+__all__ = ["ENV", "NAS", "REPO", "STATE", "provision", "VENV_BIN", "Deploy", "changed_operations", "cli", "containers", "healthy",
            "psql", "run_checks", "secret_values", "sh", "snapshot"]
 
 
