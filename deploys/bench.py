@@ -35,8 +35,9 @@ NAS_STANDIN = "marketplace-nas-standin"
 VENV_BIN = Path(sys.executable).parent
 STATE = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
 ENV = {**os.environ, "MARKETPLACE_TARGET": TARGET, "MARKETPLACE_STATE": str(STATE)}
-if (STATE / "staging-sudo-password").exists():  # deploy's sudo password on the DSM stand-in (staging)
-    ENV.setdefault("MARKETPLACE_SUDO_PASSWORD", (STATE / "staging-sudo-password").read_text().strip())
+if not ENV.get("MARKETPLACE_SUDO_PASSWORD") and (STATE / f"{TARGET}-sudo-password").exists():
+    # the sudo password `make setup` made for the target's deploy account (the DSM stand-in's)
+    ENV["MARKETPLACE_SUDO_PASSWORD"] = (STATE / f"{TARGET}-sudo-password").read_text().strip()
 # The one setting the change benchmark flips (a clear env var of Kaui: reaches Kaui only).
 CHANGE_SERVICE, CHANGE_KEY = "kaui", "BENCH_SETTING"
 
