@@ -184,10 +184,15 @@ def test_a_killed_deploy_leaves_no_half_written_file_and_the_next_run_converges(
     for path, sha in target_files(staging_stack, [p for p in set(before) | set(after)
                                             if Path(staging_stack.deploy_root, p).exists()]).items():
         assert sha in {before.get(path), after.get(path)}, f"{path} is neither the old nor the new version"
-    # The cut connection leaves the release script running on the target for a moment: the
-    # lock is only taken over once it has ended.
+    # The release runs detached: a command the cut connection had already sent may still start
+    # it, and it then finishes on its own; the next deploy waits for that (it is refused while
+    # the release runs).
+    time.sleep(3)
+    head = clone.git("rev-parse", "HEAD")[:7]
     deadline = time.monotonic() + 300
-    while "release.sh apply" in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout:
+    while "release.sh apply" in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout \
+            or any((p / "status").exists() and (p / "status").read_text().strip() == "applying"
+                   for p in release_root.glob(f"2*-{head}")):
         assert time.monotonic() < deadline
         time.sleep(1)
     left_locked = (release_root / ".lock").exists()
