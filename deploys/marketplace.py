@@ -8,6 +8,7 @@ stack is a release (scripts/release.sh: health gate, automatic rollback, recorde
 """
 
 from pyinfra import host
+from pyinfra.api import QuoteString, StringCommand
 
 from deploys import catalog as catalog_mod
 from deploys import cloudflare, commands, layout, lock, operations, plan as plan_mod, preflight, release, render
@@ -20,8 +21,9 @@ desired = plan_mod.Desired.of(catalog, files)
 become = Become.of(host.data)
 # `|| echo @unreadable`: a state command that fails (sudo refused) is reported here, not as
 # pyinfra's dump of the whole command.
-state = host.get_fact(StackState, script=become.command(commands.state_command(catalog, desired)).get_raw_value()
-                      + " || echo @unreadable", **become.arguments())
+state_script = StringCommand("sh", "-c", QuoteString(commands.state_command(catalog, desired)))
+state = host.get_fact(StackState, script=become.command(state_script).get_raw_value() + " || echo @unreadable",
+                      **become.arguments())
 if state.unreadable:
     raise SystemExit(f"{host.name}: could not read the target as root. " + become.refused())
 checks = preflight.judge(catalog, state.preflight, become.describe())
