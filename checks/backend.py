@@ -5,6 +5,7 @@ the whole run. Checks only read: every command they run is a read."""
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from testinfra.backend import base
@@ -20,16 +21,13 @@ class PyinfraBackend(base.BaseBackend):
         self._target = None
 
     def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
-        from pyinfra.api import QuoteString, StringCommand
-
         from deploys.remote import Target
 
         if self._target is None:
             self._target = Target(self.hostname)
         text = self.quote(command, *args)
         # pyinfra reports success, not the exit status: the command prints it last
-        _, stdout, stderr = self._target.shell(
-            StringCommand("sh", "-c", QuoteString(text), ";", "echo", f"{MARK}$?"))
+        _, stdout, stderr = self._target.shell(f'sh -c {shlex.quote(text)}; echo "{MARK}$?"')
         last = stdout.pop() if stdout else ""
         head, _, status = last.rpartition(MARK)
         if head:

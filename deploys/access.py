@@ -68,6 +68,10 @@ class Become:
         inner = StringCommand("exec </dev/null;", command)
         return StringCommand("sudo", "-S", "-p", "''", "-H", "--", "sh", "-c", QuoteString(inner))
 
+    def script(self, text: str) -> StringCommand:
+        """A rendered POSIX sh script (templates/commands/), run as root."""
+        return self.command(StringCommand("sh", "-c", QuoteString(text)))
+
     def arguments(self) -> dict[str, str]:
         """pyinfra global arguments for an operation or fact: the password on stdin, if any."""
         password = self.password

@@ -8,7 +8,6 @@ stack is a release (scripts/release.sh: health gate, automatic rollback, recorde
 """
 
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand
 
 from deploys import catalog as catalog_mod
 from deploys import cloudflare, commands, layout, lock, operations, plan as plan_mod, preflight, release, render
@@ -21,8 +20,8 @@ desired = plan_mod.Desired.of(catalog, files)
 become = Become.of(host.data)
 # `|| echo @unreadable`: a state command that fails (sudo refused) is reported here, not as
 # pyinfra's dump of the whole command.
-state_script = StringCommand("sh", "-c", QuoteString(commands.state_command(catalog, desired)))
-state = host.get_fact(StackState, script=become.command(state_script).get_raw_value() + " || echo @unreadable",
+state_script = become.script(commands.state_command(catalog, desired))
+state = host.get_fact(StackState, script=state_script.get_raw_value() + " || echo @unreadable",
                       **become.arguments())
 if state.unreadable:
     raise SystemExit(f"{host.name}: could not read the target as root. " + become.refused())
@@ -30,10 +29,10 @@ checks = preflight.judge(catalog, state.preflight, become.describe())
 if not all(check.ok for check in checks):
     raise SystemExit(f"{host.name}: preflight: the target does not meet every requirement; nothing "
                      f"was touched.\n{preflight.report(checks)}")
-if state.last_release and not state.last_release[2] and not state.last_release[3]:
-    rid, status = state.last_release[:2]
-    print(f"{host.name}: release {rid} ended while its deploy was not connected: {status} "
-          f"(its output: {catalog.deploy_root}/{layout.release_dir(rid)}/apply.log)")
+last = state.last_release
+if last and not last.reported and not last.running:
+    print(f"{host.name}: release {last.id} ended while its deploy was not connected: {last.status} "
+          f"(its output: {catalog.deploy_root}/{layout.release_dir(last.id)}/apply.log)")
 try:
     plan = plan_mod.build(desired, state, lock.is_stale)
 except plan_mod.PlanRefused as refused:

@@ -23,7 +23,7 @@ def _path(plan: Plan, rel: str) -> QuoteString:
 
 def _sh(script: str) -> StringCommand:
     """A rendered command template, run as root by the target's POSIX shell."""
-    return _root(StringCommand("sh", "-c", QuoteString(script)))
+    return Become.of(host.data).script(script)
 
 
 def _root(command: StringCommand) -> StringCommand:

@@ -167,8 +167,8 @@ def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], 
     """The plan that takes a target from `state` to `desired`. Raises PlanRefused when the
     deploy must not start (another deploy holds the lock; the shared tunnel refuses our block)."""
     takeover = _lock(state, lock_is_stale)  # a live deploy holding the lock is named first
-    if state.last_release and state.last_release[3]:
-        raise PlanRefused(f"release {state.last_release[0]} is still running on the target (its deploy "
+    if state.last_release and state.last_release.running:
+        raise PlanRefused(f"release {state.last_release.id} is still running on the target (its deploy "
                           "was disconnected): it finishes, or rolls back, on its own; nothing was touched. "
                           "Deploy again once it has ended (make releases shows it)")
     exposed = _exposed_roots(desired, state)

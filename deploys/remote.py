@@ -44,18 +44,15 @@ class Target:
     def run(self, name: str, echo: bool = True, **values) -> tuple[int, list[str], list[str]]:
         """Run templates/commands/NAME.sh.j2 (rendered with VALUES) with the target's sh, as the
         deploy would (sudo when the inventory says so). With echo, its output goes to ours."""
-        from pyinfra.api import QuoteString, StringCommand
+        return self.shell(commands.command(self.catalog, name, **values), echo)
 
-        script = commands.command(self.catalog, name, **values)
-        return self.shell(StringCommand("sh", "-c", QuoteString(script)), echo)
-
-    def shell(self, command, echo: bool = False) -> tuple[int, list[str], list[str]]:
-        """Run one command as root on the target (sudo, with the password on stdin, where the
-        target needs it; deploys/access.py)."""
+    def shell(self, script: str, echo: bool = False) -> tuple[int, list[str], list[str]]:
+        """Run a POSIX sh script as root on the target (sudo, with the password on stdin, where
+        the target needs it; deploys/access.py)."""
         from deploys.access import Become
 
         become = Become.of(self.host.data)
-        ok, output = self.host.run_shell_command(become.command(command),
+        ok, output = self.host.run_shell_command(become.script(script),
                                                  **{**self.arguments, **become.arguments()})
         why = None if ok else become.explain(output.stderr_lines)
         if why:

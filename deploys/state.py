@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from deploys import layout
 from deploys.dsm import Held, parse as parse_dsm
@@ -34,6 +35,15 @@ class ContainerState:
     @property
     def ok(self) -> bool:
         return self.state == "running" and self.health in ("healthy", "none")
+
+
+class LastRelease(NamedTuple):
+    """The newest deploy release on the target."""
+
+    id: str
+    status: str      # applying, good, failed, rolled-back-to:ID, none
+    reported: bool   # its deploy saw the outcome
+    running: bool    # its release script still runs
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ class TargetState:
     # DSM's Task Scheduler as the target holds it (not available on a target without DSM).
     dsm: Held = field(default_factory=Held)
     # The newest deploy release: (id, status, its deploy saw the outcome, still running).
-    last_release: tuple[str, str, bool, bool] | None = None
+    last_release: LastRelease | None = None
     # What the target offers (deploys/preflight.py judges it): KEY -> VALUE.
     preflight: dict[str, str] = field(default_factory=dict)
 
@@ -136,7 +146,7 @@ def parse_state(output: list[str]) -> TargetState:
     for line in lines.get("last_release", [])[:1]:
         parts = line.split()
         if len(parts) == 4:
-            state.last_release = (parts[0], parts[1], parts[2] == "yes", parts[3] == "yes")
+            state.last_release = LastRelease(parts[0], parts[1], parts[2] == "yes", parts[3] == "yes")
     for line in lines.get("routes", []):
         name, _, code = line.partition(" ")
         state.routes[name] = code
