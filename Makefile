@@ -11,6 +11,11 @@
 #   make rotate SECRET=NAME     replace one secret on TARGET, restart only the services using it
 #   make releases               the target's releases (current, last good, lock holder)
 #   make rollback [RELEASE=ID]  back to the good release before the current one (or that one), no checkout
+#   make backup                 back up TARGET now (dump, verify by restoring, prune, copy off); prints the manifest
+#   make backups                the target's backups (id, age, size, verified, release)
+#   make restore BACKUP=ID [ONLY=db,...] [CONFIRM=yes] [FROM=offsite]
+#                               restore a backup (the services using it stop; their state is backed up first)
+#   make backup-key             the SSH public key the off-NAS copy's remote account must authorize
 #   make unlock                 release a deploy lock left behind by an interrupted deploy
 #   make bench                  what a deploy costs on the staging target (table + out/bench.json)
 #   make docs                   regenerate docs/SETTINGS.md from group_data/all.py
@@ -26,7 +31,7 @@ STATE ?= $(or $(MARKETPLACE_STATE),.state)
 # is given the way an operator gives theirs; MARKETPLACE_SUDO_PASSWORD set by hand wins.
 export MARKETPLACE_SUDO_PASSWORD ?= $(shell cat $(STATE)/$(TARGET)-sudo-password 2>/dev/null)
 
-.PHONY: deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock bench docs setup tools venv clean
+.PHONY: deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock backup backups restore backup-key bench docs setup tools venv clean
 
 deploy: venv
 	@if $(PY) -m deploys.cli on-this-machine $(TARGET); then bash files/local-target/setup.sh; fi
@@ -83,6 +88,19 @@ rollback: venv
 
 unlock: venv
 	$(PY) -m deploys.cli unlock $(TARGET)
+
+backup: venv
+	$(PY) -m deploys.cli backup $(TARGET)
+
+backups: venv
+	@$(PY) -m deploys.cli backups $(TARGET)
+
+restore: venv
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=ID [ONLY=db,...] [CONFIRM=yes] [FROM=offsite] (make backups lists them)" >&2; exit 2; }
+	$(PY) -m deploys.cli restore $(TARGET) '$(BACKUP)' $(if $(ONLY),--only '$(ONLY)') $(if $(CONFIRM),--confirm '$(CONFIRM)') $(if $(filter offsite,$(FROM)),--from-offsite)
+
+backup-key: venv
+	@$(PY) -m deploys.cli backup-key $(TARGET)
 
 # What the unit tests need besides Python: shellcheck (Debian).
 tools:

@@ -112,6 +112,35 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     return unlock(args.target)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Take a backup of a target now and print its manifest."""
+    from deploys.remote import backup_now
+
+    return backup_now(args.target)
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    """List a target's backups: id, age, size, verified or not, release, databases."""
+    from deploys.remote import list_backups
+
+    return list_backups(args.target)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore a backup of a target (all its databases, or --only these)."""
+    from deploys.remote import restore_backup
+
+    only = [db for item in args.only for db in item.replace(",", " ").split()]
+    return restore_backup(args.target, args.backup, only, args.confirm == "yes", args.from_offsite)
+
+
+def cmd_backup_key(args: argparse.Namespace) -> int:
+    """Print the SSH public key the off-NAS copy logs in with (for the remote's authorized_keys)."""
+    from deploys.remote import offsite_key
+
+    return offsite_key(args.target)
+
+
 def cmd_script(args: argparse.Namespace) -> int:
     """Run a deployed ops script (healthcheck, stop_all, ...) on a target over SSH."""
     from deploys.remote import run_script
@@ -137,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("secret")
     p.set_defaults(func=cmd_rotate)
     for name, func in (("releases", cmd_releases), ("unlock", cmd_unlock), ("preflight", cmd_preflight),
-                       ("on-this-machine", cmd_on_this_machine)):
+                       ("on-this-machine", cmd_on_this_machine), ("backup", cmd_backup),
+                       ("backups", cmd_backups), ("backup-key", cmd_backup_key)):
         p = sub.add_parser(name, help=func.__doc__)
         p.add_argument("target", choices=catalog_mod.targets())
         p.set_defaults(func=func)
@@ -145,9 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("release", nargs="?")
     p.set_defaults(func=cmd_rollback)
+    p = sub.add_parser("restore", help=cmd_restore.__doc__)
+    p.add_argument("target", choices=catalog_mod.targets())
+    p.add_argument("backup")
+    p.add_argument("--only", action="append", default=[], help="a database (repeat, or comma-separated)")
+    p.add_argument("--confirm", default="", help="yes: needed where backup.confirm_restore is set")
+    p.add_argument("--from-offsite", action="store_true", help="bring the backup back from the off-NAS copy first")
+    p.set_defaults(func=cmd_restore)
     p = sub.add_parser("run", help=cmd_script.__doc__)
     p.add_argument("target", choices=catalog_mod.targets())
-    p.add_argument("script", choices=["healthcheck", "stop_all", "start_all", "backup_postgres"])
+    p.add_argument("script", choices=["healthcheck", "stop_all", "start_all"])
     p.set_defaults(func=cmd_script)
     args = parser.parse_args(argv)
     try:

@@ -27,6 +27,8 @@ DDL = "postgres/ddl"
 EDGE_CONF = "edge/conf.d"
 CLOUDFLARED = "cloudflared"
 DSM_TASKS = "dsm/tasks.json"
+# The off-NAS copy's remote host keys (backup.offsite.known_hosts).
+OFFSITE_KNOWN_HOSTS = "offsite/known_hosts"
 
 SECRETS = "secrets"
 SECRET_VALUES = "secrets/values"

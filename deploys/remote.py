@@ -165,3 +165,61 @@ def list_releases(target: str) -> int:
     if lock_line:
         print(f"deploy lock held by {lock_line}")
     return 0
+
+
+def backup_now(target: str) -> int:
+    """Take a backup now (dump, verify, prune, copy off the NAS); its manifest is printed."""
+    return Target(target).run("script", script="backup", args=["run", "--kind", "manual"])[0]
+
+
+def list_backups(target: str) -> int:
+    """Print the target's backups, newest first: id, age, size, verified, release, databases."""
+    rc, stdout, stderr = Target(target).run("script", echo=False, script="backup", args=["list"])
+    if rc != 0:
+        print("\n".join(stderr), file=sys.stderr)
+        return rc
+    print(f"{'BACKUP':18} {'AGE':>7} {'SIZE':>9} {'STATUS':22} {'KIND':12} {'RELEASE':32} DATABASES")
+    for line in stdout:
+        bid, status, kind, age, size_kib, rel, dbs = (line.split("\t") + [""] * 7)[:7]
+        print(f"{bid:18} {_age(int(age or 0)):>7} {_size(int(size_kib or 0)):>9} {status:22} {kind:12} "
+              f"{rel or '-':32} {dbs}")
+    if not stdout:
+        print("no backups yet: make backup")
+    return 0
+
+
+def restore_backup(target: str, backup_id: str, only: list[str], confirm: bool, from_offsite: bool) -> int:
+    """Restore a backup (all its databases, or ONLY these) under the deploy lock: the services
+    that use them stop, their current state is backed up first, then they start and the gate
+    waits for health."""
+    catalog = load(target)
+    if catalog.backup["confirm_restore"] and not confirm:
+        print(f"restoring {backup_id} on {target} replaces the data of "
+              f"{', '.join(only) or 'every database'} (a backup of the current state is taken first); "
+              "run again with CONFIRM=yes", file=sys.stderr)
+        return 2
+    steps = []
+    if from_offsite:
+        steps.append(["bash", "scripts/backup.sh", "offsite-restore", backup_id])
+    steps.append(["bash", "scripts/backup.sh", "restore", backup_id, *only])
+    me = release.identity(target, kind="restore")
+    return Target(target).run("locked", me=me.owner, steps=steps)[0]
+
+
+def offsite_key(target: str) -> int:
+    """Print the public key the off-NAS repository's account must authorize."""
+    return Target(target).run("script", script="backup", args=["offsite-key"])[0]
+
+
+def _age(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _size(kib: int) -> str:
+    for unit, size in (("GiB", 1 << 20), ("MiB", 1 << 10)):
+        if kib >= size:
+            return f"{kib / size:.1f} {unit}"
+    return f"{kib} KiB"

@@ -17,7 +17,7 @@ from deploys.ingress import tunnel_rules
 from deploys.layout import COMPOSE_FILE, ManagedFile
 from deploys.templates import shell_context, template
 # The ops scripts (templates/scripts/NAME.sh.j2 -> scripts/NAME.sh) and their modes.
-SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup_postgres": 0o755, "healthcheck": 0o755,
+SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup": 0o755, "healthcheck": 0o755,
            "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700, "sync": 0o755}
 
 
@@ -47,6 +47,16 @@ def context_dir(service: Service) -> str:
     return f"{layout.BUILD}/{Path(service.build).name}"
 
 
+def offsite_image(catalog: Catalog) -> tuple[str, str | None]:
+    """The image restic runs in for the off-NAS copy, and the folder it is built from on the
+    target (None: pulled)."""
+    offsite = catalog.backup["offsite"]
+    if not offsite["build"]:
+        return offsite["image"], None
+    digest = _context_digest(offsite["build"], "{}")
+    return f"{catalog.project_name}/offsite:{digest}", f"{layout.BUILD}/{Path(offsite['build']).name}"
+
+
 def image_tag(catalog: Catalog, service: Service) -> str:
     """A pinned image, or for a build a tag named after the content it is built from."""
     if not service.build:
@@ -63,7 +73,12 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
            "tunnel_rules": tunnel_rules(catalog) if "edge" in catalog.services else [],
            "ddl_files": {db: list(paths) for db, paths in ddl.items()},
            "database_services": sorted({db["service"] for db in catalog.databases.values()
-                                        if db["service"] in catalog.services})}
+                                        if db["service"] in catalog.services}),
+           "backup_databases": catalog.backup_databases,
+           "database_users": {db: catalog.database_users(db) for db in catalog.backup_databases},
+           "redis_users": sorted({user for db in catalog.databases_of("redis")
+                                  for user in catalog.database_users(db)})}
+    ctx["offsite_image"], ctx["offsite_context"] = offsite_image(catalog)
     files: dict[str, ManagedFile] = {}
 
     def add(path: str, name: str, mode: int = 0o644, **extra) -> None:
@@ -73,6 +88,14 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
         if svc.build:
             for name, content in build_files(svc).items():
                 path = f"{context_dir(svc)}/{name}"
+                files[path] = ManagedFile(path, content, 0o644)
+    offsite = catalog.backup["offsite"]
+    if offsite["repository"]:
+        files[layout.OFFSITE_KNOWN_HOSTS] = ManagedFile(
+            layout.OFFSITE_KNOWN_HOSTS, "".join(f"{line}\n" for line in offsite["known_hosts"]).encode(), 0o644)
+        if offsite["build"]:
+            for name, content in _context_files(offsite["build"]):
+                path = f"{ctx['offsite_context']}/{name}"
                 files[path] = ManagedFile(path, content, 0o644)
     if "edge" in catalog.services:
         add(f"{layout.EDGE_CONF}/marketplace.conf", "edge.conf.j2")

@@ -82,10 +82,51 @@ preflight: Preflight = {
     # Share of the target's memory the services' memory limits may add up to.
     "max_memory_share": 0.8,
 }
-# Where scripts/backup_postgres.sh writes its dumps.
+# Where the backups live on the target: one folder per backup (BACKUP_DIR/ID, 0700), see
+# `backup` and docs/OPERATIONS.md, "Backups and restores".
 backup_dir: str = "/volume1/backups/marketplace"
-# How many days scripts/backup_postgres.sh keeps a dump.
-backup_keep_days: int = 14
+# Backups (scripts/backup.sh; the DSM task `backup` runs one daily, `make backup` one now).
+# Every database of the stack is dumped inside its own server's container (pg_dump -Fc,
+# mysqldump --single-transaction, mongodump --archive --gzip where the image has it, Redis's
+# RDB), with the secrets and the configuration of the release that runs; then restored into
+# throwaway containers of the same images (no network, never the live ones) and compared with
+# the source (rows per table, documents per collection, keys, the files' checksums). Only a
+# verified backup counts; a failed one is marked failed and the task exits non-zero.
+backup: Backup = {
+    # Retention (after each verified backup): the newest verified full backup of each of the
+    # last `daily` days and of each of the last `weekly` ISO weeks, and the newest `partial`
+    # backups of some databases (taken before a release or a restore). The last verified
+    # backup is never pruned, nor a failed one newer than it (the evidence).
+    "keep": {"daily": 7, "weekly": 4, "partial": 5},
+    # A secret of `secrets` whose value encrypts the secrets-and-configuration part (openssl
+    # AES-256-CBC, PBKDF2 200000 iterations), or None: that part is kept unencrypted (0600 in a
+    # 0700 folder, like the dumps). Keep a copy of the value off the NAS: without it the part
+    # cannot be read. A `provided` secret is one you choose (secrets/values/NAME).
+    "passphrase_secret": None,
+    # healthcheck.sh and `make status` fail when the last verified backup is older than this
+    # (hours); a stack whose first release is younger has until then to make its first.
+    "max_age_hours": 26,
+    # `make restore` refuses without CONFIRM=yes.
+    "confirm_restore": True,
+    # A copy of each verified backup off the NAS, in a restic repository over SFTP (restic
+    # runs in a container of `image`, or of one built from `build`, a folder of this repo).
+    "offsite": {
+        # "sftp:USER@HOST:/PATH", or None: no off-NAS copy.
+        "repository": None,
+        # The remote's SSH port.
+        "port": 22,
+        # The remote's host keys, as known_hosts lines ("[HOST]:PORT ssh-ed25519 AAAA..." or
+        # "HOST ssh-ed25519 AAAA...": ssh-keyscan -p PORT HOST); required with a repository.
+        "known_hosts": [],
+        "image": "restic/restic:0.16.4",
+        "build": None,
+        # The repository's password (generated on the target; keep a copy off the NAS).
+        "password_secret": "offsite_restic_password",
+        # The SSH key pair restic logs in with: its public key goes into the remote account's
+        # authorized_keys (`make backup-key` prints it).
+        "ssh_key_secret": "offsite_ssh_key",
+    },
+}
 # DSM Task Scheduler: the tasks the deploy converges on a NAS through synowebapi (as root), each
 # named "<project_name>: <key>", so another site's tasks are never touched; a task under our
 # prefix that the catalog no longer has is removed. A target without DSM's Task Scheduler (no
@@ -97,7 +138,7 @@ backup_keep_days: int = 14
 dsm_tasks: dict[str, DsmTask | None] = {
     "start-on-boot": {"on": "bootup", "script": "start_all"},
     "healthcheck": {"at": "00:00", "every_min": 5, "script": "healthcheck"},
-    "backup": {"at": "03:00", "script": "backup_postgres"},
+    "backup": {"at": "03:00", "script": "backup", "args": ["run", "--kind", "daily"]},
     # The integration sync jobs (their logic is the Connector's: scripts/sync.sh runs it and
     # records the outcome the Connector reports in /api/health).
     "sync-killbill": {"at": "02:00", "script": "sync", "args": ["killbill"]},
@@ -195,6 +236,10 @@ secrets: dict[str, Secret] = {
     "webhook_condo_hmac": {"length": 64},
     "webhook_cocorico_hmac": {"length": 64},
     "tunnel_token": {"kind": "provided"},
+    # backup.offsite: the restic repository's password and the SSH key restic logs in with
+    # (read by restic's container as root).
+    "offsite_restic_password": {},
+    "offsite_ssh_key": {"kind": "rsa_keypair", "reader_uid": 0},
 }
 # What a secret is unless it says otherwise (kinds above).
 secret_defaults: Secret = {"kind": "password", "length": 40, "bits": 3072, "reader_uid": 10001}
@@ -473,6 +518,30 @@ class Preflight(TypedDict, total=False):
     min_docker: str
     min_compose: str
     max_memory_share: float
+
+
+class BackupKeep(TypedDict, total=False):
+    daily: int
+    weekly: int
+    partial: int
+
+
+class Offsite(TypedDict, total=False):
+    repository: str | None
+    port: int
+    known_hosts: list[str]
+    image: str
+    build: str | None
+    password_secret: str
+    ssh_key_secret: str
+
+
+class Backup(TypedDict, total=False):
+    keep: BackupKeep
+    passphrase_secret: str | None
+    max_age_hours: int
+    confirm_restore: bool
+    offsite: Offsite
 
 
 class DsmTask(TypedDict, total=False):

@@ -29,3 +29,6 @@ hostnames = {
 
 # Deployed from a working tree while it is being changed.
 require_clean_tree = False
+
+# This machine: restores need no CONFIRM=yes.
+backup = {"confirm_restore": False}

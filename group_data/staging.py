@@ -31,3 +31,6 @@ hostnames = {
 
 # The tests deploy their own commits (clones that are never pushed) and this working tree.
 require_clean_tree = False
+
+# Restores here need no CONFIRM=yes (the tests restore).
+backup = {"confirm_restore": False}

@@ -10,7 +10,7 @@ from deploys import dsm
 
 BOOT = dsm.Task("boot", "stack: boot", True, "bash /r/scripts/start_all.sh >> /r/logs/tasks/boot.log 2>&1",
                 None, True)
-NIGHTLY = dsm.Task("backup", "stack: backup", False, "bash /r/scripts/backup_postgres.sh >> /r/logs/tasks/backup.log 2>&1",
+NIGHTLY = dsm.Task("backup", "stack: backup", False, "bash /r/scripts/backup.sh run --kind daily >> /r/logs/tasks/backup.log 2>&1",
                    {**dsm.EVERY_DAY, "hour": 3, "minute": 0}, True)
 
 

@@ -63,7 +63,7 @@ def test_the_deploy_holds_exactly_our_tasks_and_leaves_the_other_sites(staging_s
     assert prefix + "start-on-boot" in boot_tasks()
     backup = held[prefix + "backup"]
     assert backup["owner"] == "root" and (backup["schedule"]["hour"], backup["schedule"]["minute"]) == (3, 0)
-    assert backup["extra"]["script"] == (f"bash {staging_stack.deploy_root}/scripts/backup_postgres.sh >> "
+    assert backup["extra"]["script"] == (f"bash {staging_stack.deploy_root}/scripts/backup.sh run --kind daily >> "
                                          f"{staging_stack.deploy_root}/logs/tasks/backup.log 2>&1")
     assert held["wattsun: renew certificates"] == foreign
     again = Deploy()

@@ -117,16 +117,26 @@ def test_a_failing_release_is_rolled_back_automatically(staging_stack, clone):
     clone.git("revert", "--no-edit", "HEAD")  # the next releases build on A again
 
 
-def test_a_release_that_changes_an_apps_image_snapshots_its_database(staging_stack, clone):
+def test_a_release_that_changes_an_apps_image_backs_up_its_database_first(staging_stack, clone):
     clone.commit("release C: a new connector build", edits={
         "files/connector/connector.py": ('"""Marketplace connector', '"""Marketplace connector (release C)')})
     result = clone.deploy()
     assert result.returncode == 0, result.stdout[-3000:]
     rid = newest(staging_stack)
-    dump = releases_dir(staging_stack) / rid / "snapshots" / "marketplace.dump"
+    backup_id = (releases_dir(staging_stack) / rid / "backup").read_text().strip()
+    manifest = json.loads((Path(staging_stack.backup_dir) / backup_id / "manifest.json").read_text())
+    assert manifest["kind"] == "pre-release" and manifest["before_release"] == rid
+    assert manifest["databases"] == ["marketplace"] and manifest["full"] is False
+    dump = Path(staging_stack.backup_dir) / backup_id / "postgres" / "marketplace.dump"
     assert dump.stat().st_size > 0
-    assert f"{rid} snapshot of marketplace" in (releases_dir(staging_stack) / "audit.log").read_text()
+    assert f"{rid} backup {backup_id} of marketplace" in (releases_dir(staging_stack) / "audit.log").read_text()
     assert pointer(staging_stack, "last-good") == rid
+    # going back past it offers that backup (the data as the older release knew it)
+    back = cli("rollback", "staging")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert f"make restore BACKUP={backup_id}" in back.stdout + back.stderr
+    again = clone.deploy()  # and forward again: the releases after this one build on C
+    assert again.returncode == 0, again.stdout[-3000:]
 
 
 def test_a_concurrent_deploy_is_refused_naming_the_holder(staging_stack, clone):

@@ -31,7 +31,7 @@ def catalog(draft: Draft) -> Catalog:
         wait_timeout_s=int(raw["wait_timeout_s"]),
         backup_dir=raw["backup_dir"].rstrip("/"),
         allow_in_exported_share=list(raw["allow_in_exported_share"]),
-        backup_keep_days=int(raw["backup_keep_days"]),
+        backup=raw["backup"],
         preflight=dict(raw["preflight"]),
         container_logs=dict(raw["container_logs"]),
         require_clean_tree=bool(raw["require_clean_tree"]),

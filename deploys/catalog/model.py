@@ -155,7 +155,7 @@ class Catalog:
     file_owner: str
     wait_timeout_s: int
     backup_dir: str
-    backup_keep_days: int
+    backup: dict[str, Any]
     dsm_tasks: dict[str, dict[str, Any]]
     preflight: dict[str, Any]
     container_logs: dict[str, Any]
@@ -241,7 +241,27 @@ class Catalog:
         names = {name for s in self.services.values() for name in s.secrets}
         names.update(f"db_{db}_password" for db, spec in self.databases.items()
                      if spec["service"] in self.services)
+        names.update(self.backup_secrets)
         return sorted(names & set(self.secrets))
+
+    @property
+    def backup_secrets(self) -> list[str]:
+        """The secrets the backups use: the passphrase, and the off-NAS copy's password and key."""
+        found = [self.backup["passphrase_secret"]] if self.backup["passphrase_secret"] else []
+        offsite = self.backup["offsite"]
+        if offsite["repository"]:
+            found += [offsite["password_secret"], offsite["ssh_key_secret"]]
+        return found
+
+    @property
+    def backup_databases(self) -> dict[str, dict[str, Any]]:
+        """The databases a backup holds: every one whose server is enabled."""
+        return {name: db for name, db in self.databases.items() if db["service"] in self.services}
+
+    def database_users(self, database: str) -> list[str]:
+        """The services whose environment points at a database (stopped while it is restored)."""
+        server = self.databases[database]["service"]
+        return sorted(n for n, s in self.services.items() if database in s.databases and n != server)
 
     def admin_secret(self, service: str) -> str | None:
         """The secret holding a database server's administrator password (the variable its

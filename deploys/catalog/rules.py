@@ -183,6 +183,14 @@ def images(catalog: Catalog, b: Draft) -> None:
                       f"pin a version, e.g. {repo}:1.2.3 (a tag that names a release)")
 
 
+    offsite = catalog.backup["offsite"]
+    if offsite["repository"] and not offsite["build"]:
+        repo, tag, digest = _image_parts(str(offsite["image"]))
+        if not digest and (tag is None or not PINNED_TAG.search(tag)):
+            b.problem(("backup", "offsite", "image"), f"{offsite['image']!r} is not pinned",
+                      "a tag that names a release, e.g. restic/restic:0.16.4")
+
+
 def _image_parts(image: str) -> tuple[str, str | None, str | None]:
     name, _, digest = image.partition("@")
     last = name.rsplit("/", 1)[-1]

@@ -328,4 +328,58 @@ def _bad_macros(text: str) -> list[str]:
     return bad
 
 
-RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks]
+# backup.offsite: restic splits its sftp.command on spaces, so the user, host and path are plain
+# words (never an ssh option), and known_hosts lines are host patterns, a key type and a key.
+OFFSITE_REPOSITORY = re.compile(r"^sftp:([a-z_][a-z0-9_.-]{0,31})@([A-Za-z0-9][A-Za-z0-9.-]{0,252}):"
+                                r"(/(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9._/-]{1,200})$")
+KNOWN_HOST = re.compile(r"^[A-Za-z0-9\[][A-Za-z0-9.:,\[\]*-]{0,300} (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|"
+                        r"ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]{16,2000}={0,2}$")
+
+
+def backup(catalog: Catalog, b: Draft) -> None:
+    """Backups: retention that keeps something, secrets of the right kind, and an off-NAS
+    repository and host keys that can only mean what they say."""
+    spec = b.raw["backup"]
+    keep = spec.get("keep") or {}
+    for key, least in (("daily", 1), ("weekly", 0), ("partial", 0)):
+        if not isinstance(keep.get(key), int) or not least <= keep[key] <= 1000:
+            b.problem(("backup", "keep", key), f"{keep.get(key)!r} is not a number of backups to keep",
+                      f"{least} to 1000")
+    if not isinstance(spec.get("max_age_hours"), int) or spec["max_age_hours"] < 1:
+        b.problem(("backup", "max_age_hours"), f"{spec.get('max_age_hours')!r} is not a number of hours",
+                  "at least 1 (26 lets a daily backup be a little late)")
+    kinds = {"passphrase_secret": ("password", "provided")}
+    offsite = spec.get("offsite") or {}
+    if offsite.get("repository") is not None:
+        kinds.update(password_secret=("password", "provided"), ssh_key_secret=("rsa_keypair",))
+        if not OFFSITE_REPOSITORY.match(str(offsite["repository"])):
+            b.problem(("backup", "offsite", "repository"), f"{offsite['repository']!r} is not an SFTP "
+                      "repository restic can be given", '"sftp:USER@HOST:/PATH" (plain names, no spaces '
+                      "or options, no '..')")
+        hosts = offsite.get("known_hosts") or []
+        if not hosts:
+            b.problem(("backup", "offsite", "known_hosts"), "no host key of the remote: the first "
+                      "connection could be anybody's", "the lines of `ssh-keyscan -p PORT HOST`")
+        for i, line in enumerate(hosts):
+            if not KNOWN_HOST.match(str(line)):
+                b.problem(("backup", "offsite", "known_hosts"), f"item {i} {str(line)[:60]!r} is not a "
+                          "known_hosts line", '"[HOST]:PORT ssh-ed25519 AAAA..." (no markers, no options)')
+        if not isinstance(offsite.get("port"), int) or not 1 <= offsite["port"] <= 65535:
+            b.problem(("backup", "offsite", "port"), f"{offsite.get('port')!r} is not a TCP port", "22")
+        build = offsite.get("build")
+        if build is not None and (not RELATIVE_PATH.match(str(build)) or not _inside(REPO, REPO / build)):
+            b.problem(("backup", "offsite", "build"), f"{build!r} is not a folder of this repository",
+                      "a relative path inside the repository, e.g. files/images/restic")
+    for key, allowed in kinds.items():
+        name = spec.get(key) if key == "passphrase_secret" else offsite.get(key)
+        if name is None:
+            continue
+        secret = catalog.secrets.get(name)
+        where = ("backup", "offsite", key) if key != "passphrase_secret" else ("backup", key)
+        if secret is None:
+            b.problem(where, f"secret {name!r} is not declared", "declare it under `secrets`")
+        elif secret["kind"] not in allowed:
+            b.problem(where, f"secret {name!r} is a {secret['kind']}", f"a secret of kind {' or '.join(allowed)}")
+
+
+RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup]
