@@ -75,8 +75,12 @@ start_sshd() {
   # The sshd of the local target is the machine's, not a checkout's: its host key and authorized
   # keys live in $machine/local; each checkout adds its own key, so a second checkout's setup
   # never locks out the first.
-  local dir="$state/ssh" shared="$machine/local"
+  local dir="$state/ssh" shared="$machine/local" offsite_user=marketplace-offsite offsite_home=/var/lib/marketplace-offsite
   mkdir -p "$dir" "$shared"; chmod 0700 "$dir" "$shared"
+  id -u "$offsite_user" >/dev/null 2>&1 ||
+    useradd --system --home-dir "$offsite_home" --create-home --shell /bin/sh "$offsite_user"
+  usermod -p '*' "$offsite_user"  # no password, yet not locked (sshd without PAM refuses a locked one)
+  touch "$offsite_home/authorized_keys"; chown "$offsite_user:" "$offsite_home/authorized_keys"; chmod 0600 "$offsite_home/authorized_keys"
   [ -f "$shared/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$shared/host_ed25519"
   [ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C marketplace-deploy -f "$dir/id_ed25519"
   touch "$shared/authorized_keys"; chmod 0600 "$shared/authorized_keys"
@@ -95,9 +99,20 @@ UsePAM no
 MaxStartups 50:30:100
 MaxSessions 50
 Subsystem sftp internal-sftp
+# A second account: the remote of a staging backup's off-NAS copy (restic over SFTP): SFTP only,
+# with keys of its own (the tests authorize the target's key there).
+Match User $offsite_user
+  AuthorizedKeysFile $offsite_home/authorized_keys
+  ForceCommand internal-sftp
+  AllowTcpForwarding no
+  X11Forwarding no
 CONF
   printf '[127.0.0.1]:%s %s\n' "$ssh_port" "$(cut -d' ' -f1,2 "$shared/host_ed25519.pub")" > "$dir/known_hosts"
-  if answers root "$ssh_port" "$dir/known_hosts"; then log "sshd answering on 127.0.0.1:$ssh_port"; return; fi
+  if answers root "$ssh_port" "$dir/known_hosts"; then
+    # a running sshd re-reads its config (this setup's may be newer than the one it started with)
+    if [ -s "$shared/sshd.pid" ]; then kill -HUP "$(cat "$shared/sshd.pid")" 2>/dev/null || true; sleep 0.5; fi
+    log "sshd answering on 127.0.0.1:$ssh_port"; return
+  fi
   # An sshd of an older setup (a checkout's own keys) may hold the port: replace it by the
   # machine's. Anything else on the port is not ours to stop.
   pkill -f "sshd -f [^ ]*/sshd_config -E [^ ]*/sshd.log" 2>/dev/null && sleep 0.5 || true
