@@ -60,7 +60,7 @@ def make(*args: str) -> subprocess.CompletedProcess:
 
 
 def write_known_rows(catalog) -> None:
-    psql(catalog, "DROP TABLE IF EXISTS e2e_backup; CREATE TABLE e2e_backup (id int PRIMARY KEY, v text);"
+    psql(catalog, "DROP TABLE IF EXISTS e2e_backup, e2e_after; CREATE TABLE e2e_backup (id int PRIMARY KEY, v text);"
                   "INSERT INTO e2e_backup SELECT g, 'known-' || g FROM generate_series(1, 500) g;"
                   "ALTER TABLE e2e_backup OWNER TO connector;")
     mysql(catalog, "DROP TABLE IF EXISTS e2e_backup; CREATE TABLE e2e_backup (id int PRIMARY KEY, v text);"
@@ -195,6 +195,7 @@ def test_retention_keeps_the_daily_and_weekly_backups_and_the_last_good_one(stag
 
     def fake(when: dt.datetime, state: str, full: bool = True) -> str:
         bid = when.strftime("%Y%m%dT%H%M%SZ")
+        shutil.rmtree(root / bid, ignore_errors=True)  # left by an earlier run of this test
         (root / bid).mkdir(mode=0o700)
         (root / bid / "manifest.json").write_text(json.dumps(
             {"id": bid, "kind": "daily" if full else "pre-release", "epoch": int(when.timestamp()), "full": full,
@@ -206,7 +207,9 @@ def test_retention_keeps_the_daily_and_weekly_backups_and_the_last_good_one(stag
     days = [fake(today - dt.timedelta(days=d), "verified") for d in range(1, 41)]
     old_failed = fake(today - dt.timedelta(days=3, hours=1), "failed: marketplace")
     partial = [fake(today - dt.timedelta(days=2, minutes=m), "unverified", full=False) for m in range(1, 8)]
-    present = {p.name for p in root.iterdir() if p.is_dir() and p.name[0].isdigit()}
+    present = {p.name: (status(staging_stack, p.name), manifest(staging_stack, p.name)["full"])
+               for p in root.iterdir() if p.is_dir() and p.name[0].isdigit()}
+    last = last_verified(staging_stack)
     run = backup_script(staging_stack, "prune")
     assert run.returncode == 0, run.stderr
     kept = {p.name for p in root.iterdir() if p.is_dir() and p.name[0].isdigit()}
@@ -214,10 +217,9 @@ def test_retention_keeps_the_daily_and_weekly_backups_and_the_last_good_one(stag
     # the newest `partial` partial ones; failed or unverified full ones newer than the last
     # verified; and the newest verified full backup of each of the last `daily` days and of
     # each of the last `weekly` ISO weeks
-    last = last_verified(staging_stack)
     expected, seen_days, seen_weeks, partials = {last}, [], [], 0
     for b in sorted(present, reverse=True):
-        state, full = status(staging_stack, b), manifest(staging_stack, b)["full"]
+        state, full = present[b]
         if not full:
             if partials < keep["partial"]:
                 expected.add(b)
@@ -311,7 +313,10 @@ def test_the_offsite_copy_restores_after_the_nas_lost_it(staging_stack, offsite_
     assert (OFFSITE_HOME / "e2e" / "config").exists()  # the repository, on the remote
     shutil.rmtree(backups(staging_stack) / bid)  # the NAS lost it
     damage(staging_stack)
-    back = clone_cli("restore", "staging", bid, "--from-offsite")
+    # this catalog's `backup` replaces staging's whole (a module variable): restores need CONFIRM
+    refused = clone_cli("restore", "staging", bid, "--from-offsite")
+    assert refused.returncode == 2 and "CONFIRM=yes" in refused.stderr
+    back = clone_cli("restore", "staging", bid, "--from-offsite", "--confirm", "yes")
     output = back.stdout + back.stderr
     assert back.returncode == 0, output[-4000:]
     assert f"brought {bid} back" in output
