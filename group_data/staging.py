@@ -32,5 +32,8 @@ hostnames = {
 # The tests deploy their own commits (clones that are never pushed) and this working tree.
 require_clean_tree = False
 
-# Restores here need no CONFIRM=yes (the tests restore).
-backup = {"confirm_restore": False}
+# Restores here need no CONFIRM=yes (the tests restore); the secrets-and-configuration part is
+# encrypted, as production's should be (there with a passphrase you keep off the NAS too: kind
+# "provided"; here one made on the target).
+backup = {"confirm_restore": False, "passphrase_secret": "backup_passphrase"}
+secrets = {"backup_passphrase": {}}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clone import Clone
-from tests.support.staging import NAS, REPO, STATE, cli, healthy, psql, sh
+from tests.support.staging import NAS, REPO, STATE, healthy, psql, secret_values, sh
 
 pytestmark = pytest.mark.e2e
 STAGING = "group_data/staging.py"
@@ -108,6 +108,11 @@ def test_a_backup_holds_every_database_with_its_manifest_and_is_verified(staging
         assert path.stat().st_size == part["size"] and part["tool"]
         assert path.stat().st_mode & 0o077 == 0, part  # never readable by anyone but root
     assert (backups(staging_stack) / known).stat().st_mode & 0o077 == 0
+    # the secrets and the configuration: encrypted with the passphrase, no value readable in it
+    config = parts[("config", "secrets-and-config")]
+    assert config["part"] == "config.tar.enc" and config["encrypted"] is True and config["files"] > 20
+    sealed = (backups(staging_stack) / known / "config.tar.enc").read_bytes()
+    assert not [k for k, v in secret_values(staging_stack).items() if len(v) >= 16 and v.encode() in sealed]
     log = (backups(staging_stack) / known / "verify.log").read_text()
     assert "every checksum matches" in log and log.count("ok: ") >= 6
     # the throwaway containers are gone; the live ones were never touched

@@ -41,7 +41,13 @@ def shared_catalog(tmp_path_factory):
     for f in catalog_mod.GROUP_DATA.glob("*.py"):
         (root / f.name).write_text(f.read_text())
     (root / "local.py").write_text((root / "local.py").read_text() + '\ntunnel = {"mode": "shared"}\n'
-                                   'services = {"cloudflared": {"enabled": False}}\n')
+                                   'services = {"cloudflared": {"enabled": False}}\n'
+                                   # and backups with every option: encrypted, copied off the NAS
+                                   'secrets = {"backup_passphrase": {"kind": "provided"}}\n'
+                                   'backup = {"passphrase_secret": "backup_passphrase", "offsite": {'
+                                   '"repository": "sftp:restic@backup.example.lan:/srv/restic", "build": '
+                                   '"files/images/restic", "known_hosts": ["backup.example.lan ssh-ed25519 '
+                                   'AAAAC3NzaC1lZDI1NTE5AAAAIKw5Vb0"]}}\n')
     return catalog_mod.load("local", root)
 
 
