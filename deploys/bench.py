@@ -9,6 +9,8 @@ Each figure is the median of several runs, with min and max:
   change          a deploy that changes one setting of one service, and which containers it
                   restarted
   peak RSS        of the deploy process
+  backups         a backup and a restore of 1 million rows next to the plain tools
+                  (deploys/bench_backup.py)
 Writes out/bench.json; the last line printed is the same JSON object on one line.
 """
 
@@ -168,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         rss.append(peak)
     commands, connections = noop_counts()
     change_times, restarted = one_setting_change(args.change_runs)
+    from deploys import bench_backup
+
+    backups = bench_backup.measure(catalog)
 
     result = {
         "noop_s": summary(noops)["median"], "noop": summary(noops),
@@ -181,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "change_restarted_per_run": restarted,
         "peak_rss_mb": round(max(rss) / 1024, 1),
         "services": len(catalog.services), "target": TARGET,
+        "backup": backups,
     }
     rows = [
         ("no-op converge", result["noop"], f"{commands} remote commands, {connections} SSH connection(s)"),
@@ -192,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, s, note in rows:
         print(f"{name:34} {s['median']:9.2f} {s['min']:8.2f} {s['max']:8.2f} {s['runs']:5d}  {note}")
     print(f"{'peak RSS of the deploy process':34} {result['peak_rss_mb']:9.1f} MiB")
+    for name, seconds, note in bench_backup.rows_of(backups):
+        print(f"{name:34} {seconds:9.2f} {'':8} {'':8} {1:5d}  {note}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
