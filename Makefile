@@ -37,7 +37,7 @@ deploy: venv
 	@if $(PY) -m deploys.cli on-this-machine $(TARGET); then bash files/local-target/setup.sh; fi
 	$(PY) -m deploys.cli validate $(TARGET)
 	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py $(if $(ALLOW_DIRTY),--data allow_dirty=1)
-	@$(PY) -m deploys.cli run $(TARGET) healthcheck
+	@$(PY) -m deploys.cli run $(TARGET) healthcheck services
 
 test: venv tools setup
 	$(VENV)/bin/pytest tests/ -v

@@ -118,6 +118,8 @@ def measure(catalog, rows: int = ROWS) -> dict:
     stack = Stack(catalog)
     backups = Path(catalog.backup_dir)
     before = {p.name for p in backups.iterdir()} if backups.exists() else set()
+    pointer = backups / "last-verified"
+    saved = pointer.read_text() if pointer.exists() else None
     plain_dir = backups / ".bench-plain"
     print(f"seeding {rows} rows (70 % PostgreSQL, 30 % MySQL) ...", file=sys.stderr)
     stack.seed(rows)
@@ -141,8 +143,10 @@ def measure(catalog, rows: int = ROWS) -> dict:
         for p in backups.iterdir():
             if p.name not in before and p.name[:1].isdigit():
                 shutil.rmtree(p)
-        if "last-verified" in before or (backups / "last-verified").exists():
-            _restore_pointer(backups, before)
+        if saved is None:
+            pointer.unlink(missing_ok=True)
+        else:
+            pointer.write_text(saved)
     return {
         "rows": rows, "rows_after_restore": rows_back,
         "plain_dump_s": round(plain_dump, 2), "backup_dump_s": round(dump_s, 2),
@@ -155,17 +159,6 @@ def measure(catalog, rows: int = ROWS) -> dict:
         "restore_services_down_s": down_s,
         "backup_bytes": size, "plain_bytes": plain_size, "dumped_id": dumped,
     }
-
-
-def _restore_pointer(backups: Path, before: set[str]) -> None:
-    """last-verified back to the newest verified backup that was there before the benchmark."""
-    kept = sorted((p for p in before if p[:1].isdigit() and (backups / p / "status").exists()
-                   and (backups / p / "status").read_text().strip() == "verified"), reverse=True)
-    if kept:
-        epoch = json.loads((backups / kept[0] / "manifest.json").read_text())["epoch"]
-        (backups / "last-verified").write_text(f"{kept[0]} {epoch}\n")
-    else:
-        (backups / "last-verified").unlink(missing_ok=True)
 
 
 def rows_of(result: dict) -> list[tuple[str, float, str]]:

@@ -145,7 +145,7 @@ def cmd_script(args: argparse.Namespace) -> int:
     """Run a deployed ops script (healthcheck, stop_all, ...) on a target over SSH."""
     from deploys.remote import run_script
 
-    return run_script(args.target, args.script)
+    return run_script(args.target, args.script, args.args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help=cmd_script.__doc__)
     p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("script", choices=["healthcheck", "stop_all", "start_all"])
+    p.add_argument("args", nargs="*", help="the script's arguments (healthcheck: services)")
     p.set_defaults(func=cmd_script)
     args = parser.parse_args(argv)
     try:

@@ -128,7 +128,7 @@ def release(plan: Plan, catalog: Catalog, release_id: str, record: bytes):
                               _path(plan, f"{layout.release_dir(release_id)}/deploy.json")))
     yield _sh(commands.command(catalog, "release", release_id=release_id,
                                snapshots=[c.subject for c in plan.snapshots]))
-    yield _root(StringCommand("bash", _path(plan, layout.script("healthcheck"))))
+    yield _root(StringCommand("bash", _path(plan, layout.script("healthcheck")), "services"))
 
 
 @operation()

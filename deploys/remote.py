@@ -65,9 +65,9 @@ class Target:
         return (0 if ok else 1), output.stdout_lines, output.stderr_lines
 
 
-def run_script(target: str, script: str) -> int:
-    """Run ROOT/scripts/SCRIPT.sh on the target (healthcheck, stop_all, start_all, ...)."""
-    return Target(target).run("script", script=script, args=[])[0]
+def run_script(target: str, script: str, args: list[str] | None = None) -> int:
+    """Run ROOT/scripts/SCRIPT.sh ARGS on the target (healthcheck, stop_all, start_all, ...)."""
+    return Target(target).run("script", script=script, args=list(args or []))[0]
 
 
 def rotate_secret(target: str, secret: str) -> int:

@@ -39,3 +39,12 @@ _sudo = True
 ssh_file_transfer_protocol = "scp"
 # DSM 7 refuses to run scripts from /tmp (breaks sudo uploads): use a volume's temp folder.
 _temp_dir = "/volume1/@tmp"
+
+# Backups (docs/OPERATIONS.md, "Backups and restores"): encrypt the secrets-and-configuration
+# part with a passphrase you choose and also keep off the NAS (write it to
+# secrets/values/backup_passphrase under deploy_root before the deploy), and copy every verified
+# backup off the NAS with restic over SFTP:
+#   secrets = {"backup_passphrase": {"kind": "provided"}}
+#   backup = {"passphrase_secret": "backup_passphrase",
+#             "offsite": {"repository": "sftp:restic@backup.example.lan:/srv/restic/marketplace",
+#                         "known_hosts": ["backup.example.lan ssh-ed25519 AAAA..."]}}

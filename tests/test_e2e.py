@@ -25,7 +25,7 @@ def fresh_staging():
     provision()
     catalog = catalog_mod.load("staging")
     sh("docker", "compose", "-p", catalog.project_name, "down", "--remove-orphans", check=False)
-    sh("rm", "-rf", catalog.deploy_root)
+    sh("rm", "-rf", catalog.deploy_root, catalog.backup_dir)
     return catalog
 
 

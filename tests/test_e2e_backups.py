@@ -244,6 +244,8 @@ def test_retention_keeps_the_daily_and_weekly_backups_and_the_last_good_one(stag
     assert len(seen_days) == keep["daily"] and len(seen_weeks) == keep["weekly"]
     assert len([b for b in kept if not manifest(staging_stack, b)["full"]]) == keep["partial"]
     assert old_failed not in kept and days[-1] not in kept and last in kept
+    for bid in made:  # the made-up ones go; the real ones stay
+        shutil.rmtree(root / bid, ignore_errors=True)
 
 
 def test_the_nightly_task_runs_a_verified_backup_through_dsm(staging_stack):
