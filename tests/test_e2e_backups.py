@@ -175,8 +175,7 @@ def test_a_damaged_backup_fails_verification_and_never_counts(staging_stack, kno
     # a dump cut short with a manifest that agrees: caught by the restore itself
     dump.write_bytes(bytes(data[: len(data) // 3]))
     m = (backups(staging_stack) / bad / "manifest.json").read_text()
-    old = manifest(staging_stack, bad)["parts"][0]
-    assert old["part"] == "postgres/marketplace.dump"
+    old = next(p for p in manifest(staging_stack, bad)["parts"] if p["part"] == "postgres/marketplace.dump")
     new_sha = subprocess.run(["sha256sum", str(dump)], capture_output=True, text=True).stdout.split()[0]
     (backups(staging_stack) / bad / "manifest.json").write_text(m.replace(old["sha256"], new_sha))
     run = backup_script(staging_stack, "verify", bad)
