@@ -129,12 +129,12 @@ def measure(catalog, rows: int = ROWS) -> dict:
         dumped = out.split()[-1]
         run_s, out = stack.backup("run", "--kind", "bench")
         verified = (backups / "last-verified").read_text().split()[0]
-        verify_s = float(re.search(r"verified in (\d+) s", out).group(1))
+        verify_s = float(re.search(r"verified in ([\d.]+) s", out).group(1))
         plain_restore = stack.plain_restore(plain_dir)
         restore_s, out = stack.backup("restore", verified, *catalog.databases_of("postgres"), *catalog.databases_of("mysql"))
-        data_s = float(re.search(r"data restored in (\d+) s", out).group(1))
-        down_s = float(re.search(r"down for (\d+) s", out).group(1))
-        pre_s = float(re.search(r"dumped in (\d+) s", out).group(1))
+        data_s = float(re.search(r"data restored in ([\d.]+) s", out).group(1))
+        down_s = float(re.search(r"down for ([\d.]+) s", out).group(1))
+        pre_s = float(re.search(r"dumped in ([\d.]+) s", out).group(1))
         size, plain_size = _du(backups / verified), _du(plain_dir)
         rows_back = int(stack.psql("SELECT count(*) FROM bench_rows")) + int(stack.mysql_sql("SELECT count(*) FROM bench_rows"))
     finally:
