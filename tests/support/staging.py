@@ -94,9 +94,12 @@ def secret_values(catalog) -> dict[str, str]:
 
 
 def snapshot(catalog) -> dict[str, tuple]:
-    """Every file under the deploy root but the databases' own data: content, mode, owner."""
+    """Every file under the deploy root but the databases' own data and what DSM's scheduled
+    tasks write meanwhile (their logs, the sync jobs' outcomes): content, mode, owner."""
+    from deploys import layout
+
     data = tuple(src for svc in catalog.services.values() for src in svc.volumes
-                 if src.endswith(("data", "mysql", "mongo")))
+                 if src.endswith(("data", "mysql", "mongo"))) + (layout.TASK_LOGS + "/", layout.INTEGRATION + "/")
     found = {}
     for path in sorted(Path(catalog.deploy_root).rglob("*")):
         rel = str(path.relative_to(catalog.deploy_root))
