@@ -22,6 +22,8 @@ LOGS = "scripts/logs"
 # keep their logs and outcome (logs/integration/NAME.log, NAME.status).
 TASK_LOGS = "logs/tasks"
 INTEGRATION = "logs/integration"
+# scripts/monitor.sh: the last run's state of every check, and what was sent (alerts.log).
+MONITOR = "logs/monitor"
 BUILD = "build"
 DDL = "postgres/ddl"
 EDGE_CONF = "edge/conf.d"
@@ -46,7 +48,7 @@ AUDIT_LOG = "releases/audit.log"
 SHARED_TUNNEL_FILE = "tunnel/shared-config.yml"
 
 # Folders created under deploy_root besides those of the managed files and volumes.
-EXTRA_DIRS = (SECRETS, SECRET_VALUES, LOGS, "tunnel", RELEASES, TASK_LOGS, INTEGRATION)
+EXTRA_DIRS = (SECRETS, SECRET_VALUES, LOGS, "tunnel", RELEASES, TASK_LOGS, INTEGRATION, MONITOR)
 
 # Where DSM lists the shared folders it exports over SMB (sections `[name]` with `path=`) and
 # NFS (exports(5)); read by the state command, absent on a machine that is not a NAS.

@@ -137,13 +137,43 @@ backup: Backup = {
 # A target drops one with `dsm_tasks = {"KEY": None}` (DSM's copy is then deleted).
 dsm_tasks: dict[str, DsmTask | None] = {
     "start-on-boot": {"on": "bootup", "script": "start_all"},
-    "healthcheck": {"at": "00:00", "every_min": 5, "script": "healthcheck"},
+    # The checks of scripts/healthcheck.sh, and the alerts on a change of state (`alerts`).
+    "healthcheck": {"at": "00:00", "every_min": 5, "script": "monitor"},
     "backup": {"at": "03:00", "script": "backup", "args": ["run", "--kind", "daily"]},
     # The integration sync jobs (their logic is the Connector's: scripts/sync.sh runs it and
     # records the outcome the Connector reports in /api/health).
     "sync-killbill": {"at": "02:00", "script": "sync", "args": ["killbill"]},
     "sync-condo-units": {"at": "01:30", "script": "sync", "args": ["condo"]},
     "sync-cocorico-listings": {"at": "00:45", "every_hours": 6, "script": "sync", "args": ["cocorico"]},
+}
+# Alerts (scripts/monitor.sh, run by the DSM task `healthcheck`): the checks of `make status`
+# (every service's health and route, the last verified backup's age, free space of deploy_root
+# and backup_dir against preflight.min_free_mib). On a change of state (ok -> failing, failing
+# -> ok) one notification goes to every channel below; a failure that goes on is sent again at
+# most every `repeat_min` minutes; a recovery once. A channel that fails is logged in
+# logs/monitor/alerts.log and never stops the task. A failed backup verification is sent too.
+alerts: Alerts = {
+    "repeat_min": 60,
+    # NAME -> {"shape": "slack" | "ntfy" | "generic", "url_secret": SECRET}: a JSON POST to the
+    # URL held by the secret (a `provided` one: secrets/values/SECRET; such a URL is a
+    # credential). slack: {"text"}; ntfy: the topic URL (https://ntfy.sh/TOPIC), JSON
+    # publishing to its server; generic: {project, target, status, title, message, at}.
+    "webhooks": {},
+    # Mail through an SMTP relay (DSM's own, usually: Control Panel > Notification > Email).
+    "email": {
+        # Host name or address of the relay, or None: no mail.
+        "relay": None,
+        "port": 25,
+        "from": "marketplace@localhost",
+        "to": [],
+        # True: STARTTLS required.
+        "starttls": False,
+        # Login, if the relay wants one: the user, and the secret holding its password.
+        "user": None,
+        "password_secret": None,
+    },
+    # DSM's own desktop notification to the administrators (synodsmnotify), where DSM has it.
+    "dsm_notify": True,
 }
 # What a DSM task is unless it says otherwise.
 dsm_task_defaults: DsmTask = {"enabled": True, "args": [], "on": None, "at": None, "every_min": None,
@@ -518,6 +548,31 @@ class Preflight(TypedDict, total=False):
     min_docker: str
     min_compose: str
     max_memory_share: float
+
+
+class Webhook(TypedDict, total=False):
+    shape: Required[Literal["slack", "ntfy", "generic"]]
+    url_secret: Required[str]
+
+
+class AlertEmail(TypedDict, total=False):
+    relay: str | None
+    port: int
+    # "from" is a keyword: the key is spelt in the dict, the annotation below is its type
+    to: list[str]
+    starttls: bool
+    user: str | None
+    password_secret: str | None
+
+
+AlertEmail.__annotations__["from"] = str
+
+
+class Alerts(TypedDict, total=False):
+    repeat_min: int
+    webhooks: dict[str, Webhook]
+    email: AlertEmail
+    dsm_notify: bool
 
 
 class BackupKeep(TypedDict, total=False):

@@ -43,7 +43,13 @@ def shared_catalog(tmp_path_factory):
     (root / "local.py").write_text((root / "local.py").read_text() + '\ntunnel = {"mode": "shared"}\n'
                                    'services = {"cloudflared": {"enabled": False}}\n'
                                    # and backups with every option: encrypted, copied off the NAS
-                                   'secrets = {"backup_passphrase": {"kind": "provided"}}\n'
+                                   'secrets = {"backup_passphrase": {"kind": "provided"}, "hook": {"kind": "provided"},'
+                                   ' "smtp_password": {"kind": "provided"}}\n'
+                                   # and alerts to every kind of channel
+                                   'alerts = {"webhooks": {"a": {"shape": "ntfy", "url_secret": "hook"}, "b": {"shape": '
+                                   '"slack", "url_secret": "hook"}}, "email": {"relay": "smtp.example.com", "port": 587, '
+                                   '"to": ["ops@example.com", "b@example.com"], "starttls": True, "user": "nas@example.com",'
+                                   ' "password_secret": "smtp_password"}}\n'
                                    'backup = {"passphrase_secret": "backup_passphrase", "offsite": {'
                                    '"repository": "sftp:restic@backup.example.lan:/srv/restic", "build": '
                                    '"files/images/restic", "known_hosts": ["backup.example.lan ssh-ed25519 '

@@ -32,6 +32,7 @@ def catalog(draft: Draft) -> Catalog:
         backup_dir=raw["backup_dir"].rstrip("/"),
         allow_in_exported_share=list(raw["allow_in_exported_share"]),
         backup=raw["backup"],
+        alerts=raw["alerts"],
         preflight=dict(raw["preflight"]),
         container_logs=dict(raw["container_logs"]),
         require_clean_tree=bool(raw["require_clean_tree"]),

@@ -156,6 +156,7 @@ class Catalog:
     wait_timeout_s: int
     backup_dir: str
     backup: dict[str, Any]
+    alerts: dict[str, Any]
     dsm_tasks: dict[str, dict[str, Any]]
     preflight: dict[str, Any]
     container_logs: dict[str, Any]
@@ -242,6 +243,7 @@ class Catalog:
         names.update(f"db_{db}_password" for db, spec in self.databases.items()
                      if spec["service"] in self.services)
         names.update(self.backup_secrets)
+        names.update(self.alert_secrets)
         return sorted(names & set(self.secrets))
 
     @property
@@ -251,6 +253,15 @@ class Catalog:
         offsite = self.backup["offsite"]
         if offsite["repository"]:
             found += [offsite["password_secret"], offsite["ssh_key_secret"]]
+        return found
+
+    @property
+    def alert_secrets(self) -> list[str]:
+        """The secrets the alert channels use: the webhooks' URLs, the SMTP relay's password."""
+        found = [hook["url_secret"] for hook in self.alerts["webhooks"].values()]
+        email = self.alerts["email"]
+        if email["relay"] and email["user"] and email["password_secret"]:
+            found.append(email["password_secret"])
         return found
 
     @property

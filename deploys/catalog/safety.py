@@ -31,6 +31,7 @@ NAMES = {
                 "project name)"),
     "owner": (re.compile(r"^[a-z_][a-z0-9_-]{0,31}$"), "a user name of the target"),
     "task": (re.compile(r"^[a-z][a-z0-9-]{0,40}$"), "lowercase letters, digits and '-', starting with a letter"),
+    "webhook": (re.compile(r"^[a-z][a-z0-9_-]{0,40}$"), "lowercase letters, digits, '_' and '-'"),
 }
 # A path under the deploy root: relative segments of safe characters, no '.' or '..'.
 RELATIVE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
@@ -382,4 +383,49 @@ def backup(catalog: Catalog, b: Draft) -> None:
             b.problem(where, f"secret {name!r} is a {secret['kind']}", f"a secret of kind {' or '.join(allowed)}")
 
 
-RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup]
+MAIL_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}$")
+RELAY_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
+
+
+def alerts(catalog: Catalog, b: Draft) -> None:
+    """Alert channels: secrets of the right kind for URLs and passwords, plain mail addresses
+    and a relay host (they reach a curl config and mail headers), a sane repeat interval."""
+    spec = b.raw["alerts"]
+    if not isinstance(spec.get("repeat_min"), int) or not 5 <= spec["repeat_min"] <= 10080:
+        b.problem(("alerts", "repeat_min"), f"{spec.get('repeat_min')!r} is not a number of minutes",
+                  "5 to 10080 (a week); 60 sends a failure that goes on once an hour")
+    for name, hook in (spec.get("webhooks") or {}).items():
+        _check_name(b, "webhook", name, ("alerts", "webhooks", str(name)))
+        secret = catalog.secrets.get((hook or {}).get("url_secret"))
+        if secret is None:
+            b.problem(("alerts", "webhooks", str(name), "url_secret"), f"secret {hook.get('url_secret')!r} is "
+                      "not declared", 'declare it under `secrets` as {"kind": "provided"} and write the URL to '
+                      "secrets/values/NAME on the target")
+        elif secret["kind"] != "provided":
+            b.problem(("alerts", "webhooks", str(name), "url_secret"), f"secret {hook['url_secret']!r} is a "
+                      f"{secret['kind']}: a webhook's URL is one you are given", 'a secret of kind "provided"')
+    email = spec.get("email") or {}
+    if email.get("relay") is not None:
+        if not RELAY_HOST.match(str(email["relay"])):
+            b.problem(("alerts", "email", "relay"), f"{email['relay']!r} is not a host name or address",
+                      "e.g. 127.0.0.1 (DSM's own relay) or smtp.example.com")
+        for key, values in (("from", [email.get("from")]), ("to", email.get("to") or [])):
+            for value in values:
+                if not MAIL_ADDRESS.match(str(value)):
+                    b.problem(("alerts", "email", key), f"{str(value)[:60]!r} is not a plain mail address",
+                              "name@example.com (no display name, no line break)")
+        if not email.get("to"):
+            b.problem(("alerts", "email", "to"), "a relay and nobody to write to", "at least one address")
+        if not isinstance(email.get("port"), int) or not 1 <= email["port"] <= 65535:
+            b.problem(("alerts", "email", "port"), f"{email.get('port')!r} is not a TCP port", "25, 465 or 587")
+        if email.get("user") is not None:
+            if not re.fullmatch(r"[A-Za-z0-9._@+-]{1,128}", str(email["user"])):
+                b.problem(("alerts", "email", "user"), f"{email['user']!r} is not a plain login name",
+                          "letters, digits and . _ @ + -")
+            secret = catalog.secrets.get(email.get("password_secret"))
+            if secret is None or secret["kind"] == "rsa_keypair":
+                b.problem(("alerts", "email", "password_secret"), f"{email.get('password_secret')!r} is not a "
+                          "password secret", 'declare it under `secrets` as {"kind": "provided"}')
+
+
+RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts]

@@ -31,7 +31,7 @@ wait_answers() {  # USER PORT KNOWN_HOSTS WHAT: until it answers (20 s), else fa
 
 install_packages() {
   local missing=()
-  for pkg in docker.io debootstrap openssh-server curl iproute2 openssl; do
+  for pkg in docker.io debootstrap openssh-server curl iproute2 openssl python3-aiosmtpd; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then log "packages present"; return; fi

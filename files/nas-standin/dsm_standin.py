@@ -11,6 +11,8 @@ container that plays the NAS. Not Synology code; it mimics what ../shared/FIELD-
       120 invalid parameter.
   synoschedtask --get | --run id=N      list the scheduled tasks / run one now (waits for it)
   synogroup --add NAME | --get NAME | --member NAME USER...   (--member REPLACES the members)
+  synodsmnotify @GROUP|USER TITLE MESSAGE   a desktop notification (one JSON line per call in
+                                        notifications.log)
   dsm-standin boot | scheduler          run the boot-up tasks / run due tasks every 20 s
 
 Tasks live in /volume1/@dsm-standin/tasks.json; each run's output in
@@ -296,8 +298,21 @@ def synogroup(argv: list[str]) -> int:
     return 1
 
 
+def synodsmnotify(argv: list[str]) -> int:
+    if len(argv) != 3 or not argv[0]:
+        print("usage: synodsmnotify @GROUP|USER TITLE MESSAGE", file=sys.stderr)
+        return 1
+    HOME.mkdir(parents=True, exist_ok=True)
+    with open(HOME / "notifications.log", "a") as fh:
+        fh.write(json.dumps({"to": argv[0], "title": argv[1], "message": argv[2],
+                             "at": datetime.datetime.now(datetime.timezone.utc).isoformat()}) + "\n")
+    return 0
+
+
 def main() -> int:
     tool, argv = Path(sys.argv[0]).name, sys.argv[1:]
+    if tool == "synodsmnotify":
+        return synodsmnotify(argv)
     if tool == "synowebapi":
         return synowebapi(argv)
     if tool == "synoschedtask":
