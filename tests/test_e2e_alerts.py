@@ -103,9 +103,11 @@ def alerting(staging_stack, channels, tmp_path_factory):
         (values / name).unlink(missing_ok=True)
 
 
-def monitor(catalog) -> subprocess.CompletedProcess:
-    """scripts/monitor.sh as DSM's health task runs it (as root, from anywhere)."""
-    return subprocess.run(["bash", f"{catalog.deploy_root}/scripts/monitor.sh"], capture_output=True, text=True)
+def monitor(catalog, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """scripts/monitor.sh as DSM's health task runs it: as root, on the NAS (the DSM stand-in,
+    where synodsmnotify is)."""
+    return subprocess.run(["docker", "exec", "-i", NAS, "bash", f"{catalog.deploy_root}/scripts/monitor.sh", *args],
+                          input=stdin, capture_output=True, text=True)
 
 
 def notifications() -> list[dict]:
@@ -186,8 +188,7 @@ def test_a_stopped_service_raises_exactly_one_alert_and_its_recovery_exactly_one
 def test_a_failed_backup_verification_is_alerted(alerting, channels):
     receiver, _, _ = channels
     receiver.posts.clear()
-    event = subprocess.run(["bash", f"{alerting.deploy_root}/scripts/monitor.sh", "event", "backup X FAILED its verification"],
-                           input="marketplace: pg_restore: error\n", capture_output=True, text=True)
+    event = monitor(alerting, "event", "backup X FAILED its verification", stdin="marketplace: pg_restore: error\n")
     assert event.returncode == 0
     ops = next(body for path, body in receiver.posts if path == "/ops")
     assert ops["status"] == "event" and "backup X FAILED" in ops["title"] and "pg_restore" in ops["message"]
