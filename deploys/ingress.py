@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import re2
 from urllib.parse import urlsplit
 
+from deploys import layout
 from deploys.catalog import Catalog, Route
 
 CATCH_ALL = "http_status:404"
@@ -81,6 +82,10 @@ def tunnel_rules(catalog: Catalog, catch_all: bool = True) -> list[Rule]:
     """The catalog's ingress: one rule per route, most specific first, then the catch-all."""
     origin = edge_origin(catalog)
     rules = [Rule(origin, r.hostname, r.path_regex, r.name) for r in catalog.routes]
+    host = catalog.monitoring_hostname
+    if host and not any(r.hostname == host and not r.prefix for r in catalog.routes):
+        # the status page, on a hostname without a route for "/"
+        rules.insert(0, Rule(origin, host, f"^{re.escape(layout.STATUS_PATH)}(/|$)", "monitoring"))
     return rules + ([Rule(CATCH_ALL)] if catch_all else [])
 
 

@@ -24,6 +24,16 @@ TASK_LOGS = "logs/tasks"
 INTEGRATION = "logs/integration"
 # scripts/monitor.sh: the last run's state of every check, and what was sent (alerts.log).
 MONITOR = "logs/monitor"
+# scripts/status.sh: the status page's snapshot (index.html, status.json, metrics), served by the
+# edge at STATUS_PATH/; the basic auth file derived from the password secret by
+# scripts/secrets.sh (a SHA-512 crypt hash); where the edge finds both (mounted read-only).
+STATUS_PATH = "/monitoring"
+STATUS_DIR = "monitoring"
+STATUS_AUTH_DIR = "secrets/htpasswd"
+STATUS_AUTH_FILE = "secrets/htpasswd/monitoring"
+EDGE_STATUS_ROOT = "/srv/status"
+EDGE_AUTH_DIR = "/etc/nginx/htpasswd"
+STATUS_MOUNTS = {STATUS_DIR: EDGE_STATUS_ROOT + STATUS_PATH, STATUS_AUTH_DIR: EDGE_AUTH_DIR}
 BUILD = "build"
 DDL = "postgres/ddl"
 EDGE_CONF = "edge/conf.d"
@@ -49,6 +59,8 @@ SHARED_TUNNEL_FILE = "tunnel/shared-config.yml"
 
 # Folders created under deploy_root besides those of the managed files and volumes.
 EXTRA_DIRS = (SECRETS, SECRET_VALUES, LOGS, "tunnel", RELEASES, TASK_LOGS, INTEGRATION, MONITOR)
+# The ops scripts' logs, rotated by scripts/monitor.sh (`housekeeping`).
+ROTATED_LOGS = (TASK_LOGS, INTEGRATION, MONITOR)
 
 # Where DSM lists the shared folders it exports over SMB (sections `[name]` with `path=`) and
 # NFS (exports(5)); read by the state command, absent on a machine that is not a NAS.

@@ -137,8 +137,11 @@ backup: Backup = {
 # A target drops one with `dsm_tasks = {"KEY": None}` (DSM's copy is then deleted).
 dsm_tasks: dict[str, DsmTask | None] = {
     "start-on-boot": {"on": "bootup", "script": "start_all"},
-    # The checks of scripts/healthcheck.sh, and the alerts on a change of state (`alerts`).
+    # The checks of scripts/healthcheck.sh, and the alerts on a change of state (`alerts`);
+    # also rotates the ops scripts' logs (`housekeeping`).
     "healthcheck": {"at": "00:00", "every_min": 5, "script": "monitor"},
+    # The status page's snapshot (`monitoring`), refreshed every minute.
+    "status": {"at": "00:00", "every_min": 1, "script": "status"},
     "backup": {"at": "03:00", "script": "backup", "args": ["run", "--kind", "daily"]},
     # The integration sync jobs (their logic is the Connector's: scripts/sync.sh runs it and
     # records the outcome the Connector reports in /api/health).
@@ -174,6 +177,34 @@ alerts: Alerts = {
     },
     # DSM's own desktop notification to the administrators (synodsmnotify), where DSM has it.
     "dsm_notify": True,
+}
+# The status page, through the edge at https://<hostnames[host]>/monitoring/ behind HTTP basic
+# auth (user `user`, password the secret `password_secret`; `make status` says where to read
+# it), never cached or indexed: every service's state, health and since when, each route's HTTP
+# status through the edge, the release that runs and the last good one, the last verified
+# backup, disk and memory, the sync jobs' last runs and the recent alerts. The same data as JSON
+# at /monitoring/status.json and in Prometheus's text format at /monitoring/metrics. The page is
+# a snapshot written by scripts/status.sh (DSM task `status`, every minute, and after every
+# release): a request reads a file and fans out to nothing. No route may use /monitoring there.
+monitoring: Monitoring = {
+    # False: no status page (the edge has no /monitoring location; the task writes nothing).
+    "enabled": True,
+    # A key of `hostnames`.
+    "host": "main",
+    "user": "ops",
+    "password_secret": "monitoring_password",
+    # How many of the last alerts (logs/monitor/alerts.log) the page lists.
+    "recent_alerts": 10,
+}
+# Disk hygiene. After every good release the releases beyond the newest `keep_releases` are
+# removed (never the current or the last good one), and so are the images only they used
+# (`docker image rm`: never an image a container uses, so another site's are safe). The health
+# task rotates the ops scripts' logs (logs/tasks, logs/integration, logs/monitor) past
+# `log_max_kib`, keeping `log_keep` older ones, gzipped.
+housekeeping: Housekeeping = {
+    "keep_releases": 10,
+    "log_max_kib": 1024,
+    "log_keep": 4,
 }
 # What a DSM task is unless it says otherwise.
 dsm_task_defaults: DsmTask = {"enabled": True, "args": [], "on": None, "at": None, "every_min": None,
@@ -270,6 +301,8 @@ secrets: dict[str, Secret] = {
     # (read by restic's container as root).
     "offsite_restic_password": {},
     "offsite_ssh_key": {"kind": "rsa_keypair", "reader_uid": 0},
+    # The status page's password (`monitoring`; the edge holds only its SHA-512 crypt hash).
+    "monitoring_password": {"length": 32},
 }
 # What a secret is unless it says otherwise (kinds above).
 secret_defaults: Secret = {"kind": "password", "length": 40, "bits": 3072, "reader_uid": 10001}
@@ -573,6 +606,20 @@ class Alerts(TypedDict, total=False):
     webhooks: dict[str, Webhook]
     email: AlertEmail
     dsm_notify: bool
+
+
+class Monitoring(TypedDict, total=False):
+    enabled: bool
+    host: str
+    user: str
+    password_secret: str
+    recent_alerts: int
+
+
+class Housekeeping(TypedDict, total=False):
+    keep_releases: int
+    log_max_kib: int
+    log_keep: int
 
 
 class BackupKeep(TypedDict, total=False):

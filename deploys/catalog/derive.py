@@ -8,7 +8,7 @@ from typing import Any
 from deploys.catalog.draft import Draft, merge
 from deploys.catalog.macros import Expansion
 from deploys.catalog.model import Catalog, Health, Route, Service
-from deploys.layout import KEY_MOUNTS
+from deploys.layout import KEY_MOUNTS, STATUS_MOUNTS
 
 
 def catalog(draft: Draft) -> Catalog:
@@ -33,6 +33,8 @@ def catalog(draft: Draft) -> Catalog:
         allow_in_exported_share=list(raw["allow_in_exported_share"]),
         backup=raw["backup"],
         alerts=raw["alerts"],
+        monitoring=dict(raw["monitoring"]),
+        housekeeping=dict(raw["housekeeping"]),
         preflight=dict(raw["preflight"]),
         container_logs=dict(raw["container_logs"]),
         require_clean_tree=bool(raw["require_clean_tree"]),
@@ -66,6 +68,8 @@ def _service(draft: Draft, name: str, svc: dict[str, Any], routes: list[Route]) 
     for part in sorted({k.partition(".")[2] for k in macros.keys}):
         source, mount, _ = KEY_MOUNTS[part]
         volumes[source] = f"{mount}:ro"
+    if name == "edge" and draft.raw["monitoring"]["enabled"]:  # the status page and its password
+        volumes.update({source: f"{mount}:ro" for source, mount in STATUS_MOUNTS.items()})
     offset = int(draft.raw["port_offset"])
     return Service(
         name=name,

@@ -157,6 +157,8 @@ class Catalog:
     backup_dir: str
     backup: dict[str, Any]
     alerts: dict[str, Any]
+    monitoring: dict[str, Any]
+    housekeeping: dict[str, Any]
     dsm_tasks: dict[str, dict[str, Any]]
     preflight: dict[str, Any]
     container_logs: dict[str, Any]
@@ -244,6 +246,8 @@ class Catalog:
                      if spec["service"] in self.services)
         names.update(self.backup_secrets)
         names.update(self.alert_secrets)
+        if self.monitoring["enabled"]:
+            names.add(self.monitoring["password_secret"])
         return sorted(names & set(self.secrets))
 
     @property
@@ -263,6 +267,13 @@ class Catalog:
         if email["relay"] and email["user"] and email["password_secret"]:
             found.append(email["password_secret"])
         return found
+
+    @property
+    def monitoring_hostname(self) -> str | None:
+        """The hostname the status page is served on, or None without one."""
+        if not self.monitoring["enabled"] or "edge" not in self.services:
+            return None
+        return self.hostnames.get(self.monitoring["host"])
 
     @property
     def backup_databases(self) -> dict[str, dict[str, Any]]:

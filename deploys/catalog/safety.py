@@ -16,6 +16,7 @@ from typing import Any
 
 from deploys.catalog.draft import REPO, Draft
 from deploys.catalog.model import MACRO, Catalog
+from deploys.layout import STATUS_PATH
 
 # -- names: one pattern each; they become paths, shell words, SQL identifiers, compose keys ----
 NAMES = {
@@ -428,4 +429,53 @@ def alerts(catalog: Catalog, b: Draft) -> None:
                           "password secret", 'declare it under `secrets` as {"kind": "provided"}')
 
 
-RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts]
+def monitoring(catalog: Catalog, b: Draft) -> None:
+    """The status page: on a hostname the edge serves, a path no route takes, a plain user name
+    (it reaches the basic auth file) and a password secret."""
+    spec = b.raw["monitoring"]
+    if not spec.get("enabled"):
+        return
+    host = spec.get("host")
+    path = STATUS_PATH
+    if host not in b.raw["hostnames"]:
+        b.problem(("monitoring", "host"), f"{host!r} is not a key of `hostnames`",
+                  f"one of {', '.join(sorted(map(str, b.raw['hostnames'])))}")
+    elif not any(r.host_key == host for r in catalog.routes):
+        b.problem(("monitoring", "host"), f"no route serves hostname {host!r}: the edge has no server for it",
+                  "a hostname with at least one route, e.g. main")
+    for name, route in b.raw["routes"].items():
+        if not route or route.get("host") != host:
+            continue
+        prefix = str(route.get("path", "")).rstrip("/")
+        if prefix == path or prefix.startswith(path + "/"):
+            b.problem(("routes", str(name), "path"), f"{route.get('path')!r} on hostname {host!r} is the status "
+                      f"page's path ({path})", "another path, or move the page: monitoring.host, or "
+                      "monitoring.enabled False")
+    if not isinstance(spec.get("user"), str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", spec["user"]):
+        b.problem(("monitoring", "user"), f"{spec.get('user')!r} is not a plain user name",
+                  "lowercase letters, digits, '_' and '-' (no ':', it goes into the basic auth file)")
+    secret = catalog.secrets.get(spec.get("password_secret"))
+    if secret is None or secret["kind"] == "rsa_keypair":
+        b.problem(("monitoring", "password_secret"), f"{spec.get('password_secret')!r} is not a password secret",
+                  "a secret of kind password (generated) or provided")
+    elif secret["kind"] == "password" and secret["length"] < 20:
+        b.problem(("secrets", spec["password_secret"], "length"), f"{secret['length']} characters guard a page "
+                  "on the internet", "20 or more (default 32)")
+    recent = spec.get("recent_alerts")
+    if not isinstance(recent, int) or isinstance(recent, bool) or not 0 <= recent <= 200:
+        b.problem(("monitoring", "recent_alerts"), f"{recent!r} is not a number of alerts", "0 to 200")
+
+
+def housekeeping(catalog: Catalog, b: Draft) -> None:
+    """Disk hygiene bounds: releases enough to roll back to, logs rotated but not to nothing."""
+    spec = b.raw["housekeeping"]
+    bounds = {"keep_releases": (2, 1000, "at least 2: the current release and one to roll back to"),
+              "log_max_kib": (16, 1048576, "16 KiB to 1 GiB; 1024 keeps a month of health task output"),
+              "log_keep": (1, 100, "1 to 100")}
+    for key, (low, high, hint) in bounds.items():
+        value = spec.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            b.problem(("housekeeping", key), f"{value!r} is out of bounds", hint)
+
+
+RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts, monitoring, housekeeping]
