@@ -128,3 +128,24 @@ def test_a_channel_that_cannot_be_reached_is_logged_and_stops_nothing(monitor_sc
 def test_the_webhook_url_never_reaches_a_command_line(monitor_script):
     assert "-K \"$cfg\"" in monitor_script and "url = %s" in monitor_script
     assert "curl -fsS -m 15 -o /dev/null -K" in monitor_script
+
+
+def test_the_health_task_rotates_the_ops_logs_past_log_max_kib(monitor_script, tmp_path):
+    """housekeeping: a log past log_max_kib (1024) is gzipped to NAME.log.1.gz and emptied in
+    place (a task appending to it goes on); older ones shift; log_keep (4) of them are kept."""
+    root = deploy_root(tmp_path, monitor_script, f"http://127.0.0.1:{free_port()}/nobody")
+    (root / "report.tsv").write_text("connector\tok\tfine\n")
+    tasks = root / "logs/tasks"
+    tasks.mkdir(parents=True)
+    big, small = tasks / "backup.log", tasks / "sync-killbill.log"
+    small.write_text("a short log\n")
+    for run in range(6):
+        big.write_text(f"run {run}\n" * 200_000)  # ~1.4 MiB
+        assert subprocess.run(["bash", str(root / "scripts/monitor.sh")], capture_output=True).returncode == 0
+        assert big.exists() and big.stat().st_size == 0
+    rotated = sorted(p.name for p in tasks.iterdir() if p.name.startswith("backup.log."))
+    assert rotated == ["backup.log.1.gz", "backup.log.2.gz", "backup.log.3.gz", "backup.log.4.gz"]
+    newest = subprocess.run(["zcat", str(tasks / "backup.log.1.gz")], capture_output=True, text=True).stdout
+    oldest = subprocess.run(["zcat", str(tasks / "backup.log.4.gz")], capture_output=True, text=True).stdout
+    assert newest.startswith("run 5\n") and oldest.startswith("run 2\n")
+    assert small.read_text() == "a short log\n"  # under the limit: untouched

@@ -180,3 +180,61 @@ def test_nginx_accepts_the_edge_config(local_files, tmp_path):
          "marketplace-local/base:bookworm", "nginx", "-t"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
+
+
+# -- the status page (`monitoring`) ------------------------------------------------------------
+
+LOCAL = (Path(__file__).resolve().parent.parent / "group_data" / "local.py").read_text() + "\n"
+
+def _server_of(conf: str, hostname: str) -> str:
+    """The text of the edge's server block for one hostname."""
+    start = conf.index(f"server_name {hostname};")
+    end = conf.find("\nserver {", start)
+    return conf[start:end if end > 0 else None]
+
+
+def test_the_status_page_is_on_the_marketplace_hostname_only_behind_basic_auth(local_catalog, local_files, compose):
+    conf = local_files["edge/conf.d/marketplace.conf"].content.decode()
+    main = _server_of(conf, local_catalog.hostnames["main"])
+    block = main[main.index("location ^~ /monitoring/ {"):]
+    assert "auth_basic_user_file /etc/nginx/htpasswd/monitoring;" in block and "root /srv/status;" in block
+    assert 'add_header Cache-Control "no-store, private" always;' in block
+    assert 'add_header X-Robots-Tag "noindex, nofollow" always;' in block
+    assert "proxy_pass" not in block.split("\n    }\n")[0]  # files only: a request reaches no container
+    for other in ("kaui", "condo"):
+        assert "/monitoring" not in _server_of(conf, local_catalog.hostnames[other])
+    assert "./monitoring:/srv/status/monitoring:ro" in compose["services"]["edge"]["volumes"]
+    assert "./secrets/htpasswd:/etc/nginx/htpasswd:ro" in compose["services"]["edge"]["volumes"]
+    assert "monitoring_password" in local_catalog.used_secrets
+
+
+def test_the_password_reaches_the_auth_file_as_a_hash_through_stdin(local_files):
+    secrets = local_files["scripts/secrets.sh"].content.decode()
+    assert 'openssl passwd -6 -stdin < "secrets/values/$3"' in secrets
+    assert "auth_file secrets/htpasswd/monitoring ops monitoring_password" in secrets
+    status = local_files["scripts/status.sh"].content.decode()
+    assert "secrets/values" not in status  # the page's data holds no secret
+
+
+def test_no_status_page_no_location_no_mount_no_secret(group_data):
+    from deploys.catalog import load
+
+    catalog = load("local", group_data("local", LOCAL + 'monitoring = {"enabled": False}\n'))
+    files = render(catalog)
+    assert "/monitoring" not in files["edge/conf.d/marketplace.conf"].content.decode()
+    edge = yaml.safe_load(files["docker-compose.yml"].content)["services"]["edge"]
+    assert not any("htpasswd" in v or "/srv/status" in v for v in edge["volumes"])
+    assert "monitoring_password" not in catalog.used_secrets
+
+
+def test_a_hostname_without_a_root_route_gets_a_tunnel_rule_for_the_page(group_data):
+    from deploys.catalog import load
+    from deploys.ingress import first_match, tunnel_rules
+
+    catalog = load("local", group_data("local", LOCAL + 'routes = {"marketplace": None}\n'))
+    rules = tunnel_rules(catalog)
+    host = catalog.hostnames["main"]
+    assert first_match(rules, host, "/monitoring/")[1].path == r"^/monitoring(/|$)"
+    assert first_match(rules, host, "/monitoringx") is None or first_match(rules, host, "/monitoringx")[1].hostname != host
+    full = tunnel_rules(load("local", group_data("local", LOCAL)))
+    assert not any(r.path and "monitoring" in r.path for r in full)  # "/" already takes it there

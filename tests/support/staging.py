@@ -95,11 +95,13 @@ def secret_values(catalog) -> dict[str, str]:
 
 def snapshot(catalog) -> dict[str, tuple]:
     """Every file under the deploy root but the databases' own data and what DSM's scheduled
-    tasks write meanwhile (their logs, the sync jobs' outcomes): content, mode, owner."""
+    tasks write meanwhile (their logs, the sync jobs' outcomes, the monitor's state, the status
+    page): content, mode, owner."""
     from deploys import layout
 
     data = tuple(src for svc in catalog.services.values() for src in svc.volumes
-                 if src.endswith(("data", "mysql", "mongo"))) + (layout.TASK_LOGS + "/", layout.INTEGRATION + "/")
+                 if src.endswith(("data", "mysql", "mongo"))) + (layout.TASK_LOGS + "/", layout.INTEGRATION + "/",
+                                                                  layout.MONITOR + "/", layout.STATUS_DIR + "/")
     found = {}
     for path in sorted(Path(catalog.deploy_root).rglob("*")):
         rel = str(path.relative_to(catalog.deploy_root))
