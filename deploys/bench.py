@@ -11,6 +11,8 @@ Each figure is the median of several runs, with min and max:
   peak RSS        of the deploy process
   backups         a backup and a restore of 1 million rows next to the plain tools
                   (deploys/bench_backup.py)
+  status page     GET /monitoring/ through the edge at 100 requests/s for 30 s, open loop:
+                  p50, p99, max (deploys/bench_status.py)
 Writes out/bench.json; the last line printed is the same JSON object on one line.
 """
 
@@ -173,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     from deploys import bench_backup
 
     backups = bench_backup.measure(catalog)
+    from deploys import bench_status
+
+    status_page = bench_status.measure(catalog)
 
     result = {
         "noop_s": summary(noops)["median"], "noop": summary(noops),
@@ -187,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": round(max(rss) / 1024, 1),
         "services": len(catalog.services), "target": TARGET,
         "backup": backups,
+        "status_page": status_page,
     }
     rows = [
         ("no-op converge", result["noop"], f"{commands} remote commands, {connections} SSH connection(s)"),
@@ -200,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'peak RSS of the deploy process':34} {result['peak_rss_mb']:9.1f} MiB")
     for name, seconds, note in bench_backup.rows_of(backups):
         print(f"{name:34} {seconds:9.2f} {'':8} {'':8} {1:5d}  {note}")
+    name, note = bench_status.row_of(status_page)
+    print(f"{name:34} {status_page['p99_ms'] / 1000:9.3f} {'':8} {'':8} {1:5d}  {note}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

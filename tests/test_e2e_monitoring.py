@@ -32,6 +32,13 @@ def base(catalog) -> str:
     return f"http://{catalog.monitoring_hostname}:{catalog.edge.host_port}/monitoring/"
 
 
+def get(catalog, path: str = "", auth: tuple[str, str] | None = None, **kw) -> requests.Response:
+    """GET a page path through the edge (on 127.0.0.1 with the hostname as Host: Python does not
+    resolve *.localhost as Chromium does)."""
+    return requests.get(f"http://127.0.0.1:{catalog.edge.host_port}/monitoring/{path}",
+                        headers={"Host": catalog.monitoring_hostname}, auth=auth, timeout=10, **kw)
+
+
 def chromium(*args: str) -> subprocess.CompletedProcess:
     browser = shutil.which("chromium") or shutil.which("chromium-headless-shell")
     assert browser, "no chromium: make setup installs Debian's"
@@ -59,8 +66,7 @@ def refresh(catalog) -> None:
 
 
 def status(catalog) -> dict:
-    reply = requests.get(base(catalog) + "status.json", auth=(catalog.monitoring["user"], password(catalog)),
-                         timeout=10)
+    reply = get(catalog, "status.json", auth=(catalog.monitoring["user"], password(catalog)))
     assert reply.status_code == 200
     return reply.json()
 
@@ -76,18 +82,22 @@ def page(staging_stack):
 
 
 def test_without_the_password_the_page_says_401_and_nothing_about_the_stack(page):
-    dom = look(page, "monitoring-without-password", with_password=False)
-    assert "401" in dom
+    # Headless Chromium has no login box to show: challenged without a password, it stops at the
+    # challenge and shows nothing of the page.
+    blind = chromium("--dump-dom", base(page))
+    assert "ERR_INVALID_AUTH_CREDENTIALS" in blind.stderr, blind.stderr[-2000:]
+    dom = blind.stdout
     for path in ("", "status.json", "metrics", "index.html"):
-        reply = requests.get(base(page) + path, timeout=10)
+        reply = get(page, path)
         assert reply.status_code == 401, path
         assert reply.headers["WWW-Authenticate"].startswith("Basic")
         assert "no-store" in reply.headers["Cache-Control"] and "noindex" in reply.headers["X-Robots-Tag"]
         for secret in [page.project_name, page.target, *page.services]:
             assert secret not in reply.text and secret not in dom, (path, secret)
-    wrong = requests.get(base(page), auth=(page.monitoring["user"], password(page) + "x"), timeout=10)
+    wrong = get(page, auth=(page.monitoring["user"], password(page) + "x"))
     assert wrong.status_code == 401
-    bare = requests.get(base(page).rstrip("/"), allow_redirects=False, timeout=10)
+    bare = requests.get(f"http://127.0.0.1:{page.edge.host_port}/monitoring", headers={"Host": page.monitoring_hostname},
+                        allow_redirects=False, timeout=10)
     assert bare.status_code == 301 and bare.headers["Location"].endswith("/monitoring/")
 
 
@@ -103,7 +113,7 @@ def test_the_page_shows_every_service_the_release_and_the_backup_age(page):
     for route in page.routes:
         assert f"https://{route.hostname}" in text
     assert "<script" not in dom.lower() and "http://" not in dom.split("</head>")[0]  # nothing from outside
-    reply = requests.get(base(page), auth=(page.monitoring["user"], password(page)), timeout=10)
+    reply = get(page, auth=(page.monitoring["user"], password(page)))
     assert reply.headers["Cache-Control"] == "no-store, private" and "noindex" in reply.headers["X-Robots-Tag"]
     assert reply.headers["Content-Type"].startswith("text/html")
 
@@ -118,7 +128,7 @@ def test_the_same_data_as_json_and_as_prometheus_metrics(page):
     assert data["release"]["current"]["id"] == (Path(page.deploy_root) / "releases/current").read_text().strip()
     assert {d["name"] for d in data["disks"]} == {"deploy_root", "backup_dir"}
     assert {j["name"] for j in data["sync_jobs"]} == set(page.sync_jobs)
-    reply = requests.get(base(page) + "metrics", auth=(page.monitoring["user"], password(page)), timeout=10)
+    reply = get(page, "metrics", auth=(page.monitoring["user"], password(page)))
     assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     sample = re.compile(r'^marketplace_[a-z_]+(\{([a-z_]+="[^"\\]*",?)+\})? -?[0-9.e+]+$')
     lines = reply.text.splitlines()
@@ -146,7 +156,8 @@ def test_a_stopped_service_shows_as_failing_after_the_next_refresh_of_the_dsm_ta
         else:
             pytest.fail(f"the page did not show cocorico failing: {data['failing']}")
         dom = look(page, "monitoring-a-service-stopped")
-        assert "FAILING: cocorico" in text_of(dom)
+        # (the connector reports its integrations: it fails with cocorico)
+        assert re.search(r'<div class="banner bad">FAILING: [^<]*\bcocorico\b', dom), dom
         assert re.search(r'<td>cocorico</td><td class="bad">exited</td>', dom), dom
         assert re.search(r'marketplace <span class="muted">→ cocorico</span>.*?<td class="bad">\d+</td>', dom, re.S)
     finally:
@@ -171,8 +182,8 @@ def test_a_rotated_password_is_taken_without_restarting_the_edge(page):
     assert run.returncode == 0, run.stdout + run.stderr
     assert password(page) != old
     user = page.monitoring["user"]
-    assert requests.get(base(page), auth=(user, old), timeout=10).status_code == 401
-    assert requests.get(base(page), auth=(user, password(page)), timeout=10).status_code == 200
+    assert get(page, auth=(user, old)).status_code == 401
+    assert get(page, auth=(user, password(page))).status_code == 200
     assert subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", edge],
                           capture_output=True, text=True).stdout == started
     auth = (Path(page.deploy_root) / "secrets/htpasswd/monitoring").read_text()

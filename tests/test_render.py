@@ -210,7 +210,7 @@ def test_the_status_page_is_on_the_marketplace_hostname_only_behind_basic_auth(l
 
 def test_the_password_reaches_the_auth_file_as_a_hash_through_stdin(local_files):
     secrets = local_files["scripts/secrets.sh"].content.decode()
-    assert 'openssl passwd -6 -stdin < "secrets/values/$3"' in secrets
+    assert 'openssl passwd -6 -salt "rounds=1000\\$$(random_value 16)" -stdin < "secrets/values/$3"' in secrets
     assert "auth_file secrets/htpasswd/monitoring ops monitoring_password" in secrets
     status = local_files["scripts/status.sh"].content.decode()
     assert "secrets/values" not in status  # the page's data holds no secret
