@@ -16,6 +16,9 @@
 #   make restore BACKUP=ID [ONLY=db,...] [CONFIRM=yes] [FROM=offsite]
 #                               restore a backup (the services using it stop; their state is backed up first)
 #   make backup-key             the SSH public key the off-NAS copy's remote account must authorize
+#   make run SERVICE=NAME CMD="..."  a one-off command in a new container of SERVICE (audited)
+#   make logs SERVICE=NAME [FOLLOW=1] [LINES=200]  a service's log
+#   make ship IMAGE=NAME:TAG    a locally built image onto the target over SSH (no registry)
 #   make unlock                 release a deploy lock left behind by an interrupted deploy
 #   make bench                  what a deploy costs on the staging target (table + out/bench.json)
 #   make docs                   regenerate docs/SETTINGS.md from group_data/all.py
@@ -26,12 +29,14 @@ PY := $(VENV)/bin/python
 TARGET ?= $(if $(MARKETPLACE_NAS),production,local)
 OUT ?= out/$(TARGET)
 export MARKETPLACE_TARGET := $(TARGET)
+# make run's command reaches the CLI through the environment, not a quoted command line
+export MAKE_RUN_CMD := $(CMD)
 STATE ?= $(or $(MARKETPLACE_STATE),.state)
 # A target's sudo password made on this machine (setup makes the DSM stand-in's, for staging)
 # is given the way an operator gives theirs; MARKETPLACE_SUDO_PASSWORD set by hand wins.
 export MARKETPLACE_SUDO_PASSWORD ?= $(shell cat $(STATE)/$(TARGET)-sudo-password 2>/dev/null)
 
-.PHONY: deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock backup backups restore backup-key bench docs setup tools venv clean
+.PHONY: ship run logs deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock backup backups restore backup-key bench docs setup tools venv clean
 
 deploy: venv
 	@if $(PY) -m deploys.cli on-this-machine $(TARGET); then bash files/local-target/setup.sh; fi
@@ -85,6 +90,18 @@ releases: venv
 
 rollback: venv
 	$(PY) -m deploys.cli rollback $(TARGET) $(RELEASE)
+
+ship: venv
+	@test -n "$(IMAGE)" || { echo "usage: make ship IMAGE=NAME:TAG [TARGET=...]" >&2; exit 2; }
+	@$(PY) -m deploys.cli ship $(TARGET) '$(IMAGE)'
+
+run: venv
+	@test -n "$(SERVICE)" -a -n "$(CMD)" || { echo 'usage: make run SERVICE=NAME CMD="command args" [TARGET=...]' >&2; exit 2; }
+	@$(PY) -m deploys.cli exec $(TARGET) '$(SERVICE)' "$$MAKE_RUN_CMD"
+
+logs: venv
+	@test -n "$(SERVICE)" || { echo "usage: make logs SERVICE=NAME [FOLLOW=1] [LINES=200]" >&2; exit 2; }
+	@$(PY) -m deploys.cli logs $(TARGET) '$(SERVICE)' --lines $(or $(LINES),200) $(if $(FOLLOW),--follow)
 
 unlock: venv
 	$(PY) -m deploys.cli unlock $(TARGET)

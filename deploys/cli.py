@@ -148,6 +148,35 @@ def cmd_script(args: argparse.Namespace) -> int:
     return run_script(args.target, args.script, args.args)
 
 
+def cmd_exec(args: argparse.Namespace) -> int:
+    """Run a one-off command in a new container of a service (its image, env and secrets), audited."""
+    import shlex
+
+    from deploys.remote import run_script
+
+    argv = shlex.split(args.cmd)
+    if not argv:
+        print('usage: make run SERVICE=NAME CMD="command args"', file=sys.stderr)
+        return 2
+    return run_script(args.target, "run", [args.service, *argv])
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    """Move a locally built image to the target over SSH (skipped when it has that image ID)."""
+    from deploys.ship import ship
+
+    return ship(args.target, args.image)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """A service's container log (the last LINES lines; --follow streams on)."""
+    from deploys.remote import run_script
+
+    return run_script(args.target, "compose", ["logs", "--no-color", "--tail", str(args.lines),
+                                               *(["--follow"] if args.follow else []), args.service],
+                      stream=args.follow)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploys.cli")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +216,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("script", choices=["healthcheck", "stop_all", "start_all"])
     p.add_argument("args", nargs="*", help="the script's arguments (healthcheck: services)")
     p.set_defaults(func=cmd_script)
+    p = sub.add_parser("exec", help=cmd_exec.__doc__)
+    p.add_argument("target", choices=catalog_mod.targets())
+    p.add_argument("service")
+    p.add_argument("cmd", help="the command, split like a shell would (no shell runs it)")
+    p.set_defaults(func=cmd_exec)
+    p = sub.add_parser("ship", help=cmd_ship.__doc__)
+    p.add_argument("target", choices=catalog_mod.targets())
+    p.add_argument("image")
+    p.set_defaults(func=cmd_ship)
+    p = sub.add_parser("logs", help=cmd_logs.__doc__)
+    p.add_argument("target", choices=catalog_mod.targets())
+    p.add_argument("service")
+    p.add_argument("--lines", type=int, default=200)
+    p.add_argument("--follow", action="store_true")
+    p.set_defaults(func=cmd_logs)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -83,9 +83,24 @@ def judge(catalog, found: dict[str, str], sudo: str) -> list[Check]:
                         ", ".join(f"{p} ({wanted[p]}) is held by another program" for p in taken),
                         not taken, "stop what holds them, or move the services (host_port, port_offset); "
                         "`ss -ltnp` on the target names the program"))
+    checks.append(images(catalog, found))
     checks.append(Check("root", sudo, found.get("user") == "root",
                         "the SSH account must become root: sudo (MARKETPLACE_SUDO_PASSWORD) or root"))
     return checks
+
+
+def images(catalog, found: dict[str, str]) -> Check:
+    """Every image the catalog names without a build is on the target, or a registry has it
+    (Compose pulls those); one only `make ship` brings (image_from "ship") must be there."""
+    present = set(found.get("images", "").split())
+    missing = [svc for svc in catalog.services.values() if not svc.build and svc.image not in present]
+    to_ship = [svc for svc in missing if svc.image_from == "ship"]
+    pulled = [svc.image for svc in missing if svc.image_from != "ship"]
+    if to_ship:
+        return Check("images", "missing on the target: " + ", ".join(f"{s.image} ({s.name})" for s in to_ship), False,
+                     "no registry has them: build each, then from this machine\n" + "\n".join(
+                         f"          make ship IMAGE={s.image} TARGET={catalog.target}" for s in to_ship))
+    return Check("images", "all present" + (f"; Compose pulls {', '.join(pulled)}" if pulled else ""), True)
 
 
 def report(checks: list[Check]) -> str:

@@ -65,9 +65,23 @@ class Target:
         return (0 if ok else 1), output.stdout_lines, output.stderr_lines
 
 
-def run_script(target: str, script: str, args: list[str] | None = None) -> int:
-    """Run ROOT/scripts/SCRIPT.sh ARGS on the target (healthcheck, stop_all, start_all, ...)."""
-    return Target(target).run("script", script=script, args=list(args or []))[0]
+    def stream(self, script: str) -> int:
+        """Run a POSIX sh script as root, its output printed line by line as it comes."""
+        from deploys.access import Become
+
+        become = Become.of(self.host.data)
+        ok, _ = self.host.run_shell_command(become.script(script), print_output=True,
+                                            **{**self.arguments, **become.arguments()})
+        return 0 if ok else 1
+
+
+def run_script(target: str, script: str, args: list[str] | None = None, stream: bool = False) -> int:
+    """Run ROOT/scripts/SCRIPT.sh ARGS on the target (healthcheck, stop_all, start_all, ...);
+    with stream, its output is printed as it comes (make logs FOLLOW=1)."""
+    t = Target(target)
+    if stream:
+        return t.stream(commands.command(t.catalog, "script", script=script, args=list(args or [])))
+    return t.run("script", script=script, args=list(args or []))[0]
 
 
 def rotate_secret(target: str, secret: str) -> int:

@@ -343,6 +343,10 @@ service_defaults: Service = {
     "enabled": True,
     # Pinned image tag (never `latest`), or None with `build` set.
     "image": None,
+    # Where the target gets `image` from: "registry" (Compose pulls it when missing) or "ship"
+    # (no registry has it: built elsewhere and moved with `make ship IMAGE=...`; a deploy to a
+    # target without it stops before anything changes and says which command ships it).
+    "image_from": "registry",
     # Build context, a folder of this repository; pushed to the target and built there.
     "build": None,
     # Build arguments for `build`.
@@ -388,6 +392,14 @@ service_defaults: Service = {
     # Memory limit ("512m", "3g"): every enabled service has one (preflight adds them up
     # against the target's memory).
     "mem_limit": None,
+    # Commands run once per release before the service receives traffic (a release phase:
+    # migrations, schema updates, asset installs): name -> argv (exec form, no shell), in order,
+    # each in a one-off container of the release's image with the service's environment and
+    # secrets (`docker compose run --rm --no-deps`), after the database servers are up and
+    # before any app is switched. Their output goes to releases/ID/tasks/SERVICE-NAME.log; one
+    # that fails stops the release, which leaves the previous release serving. A target drops
+    # one with {"NAME": None}.
+    "release_tasks": {},
     # Further Compose keys for this service that the catalog has no key for (cap_add,
     # ulimits, ...), merged into its definition. Checked against Synology's Compose 2.20.1.
     "compose": {},
@@ -488,7 +500,9 @@ services: dict[str, Service] = {
     },
     "condo": {
         "mem_limit": "1g",
-        # No public image exists: build one from open-condo-software/condo and set it per target.
+        # No public image exists: build one from open-condo-software/condo, set it per target
+        # and `make ship` it (README, "Condo's and Cocorico's images").
+        "image_from": "ship",
         "port": 3000,
         "host_port": 3102,
         "env": {"PORT": "3000", "SERVER_URL": "https://{hostname:condo}",
@@ -497,6 +511,8 @@ services: dict[str, Service] = {
                        "COOKIE_SECRET": "{secret:condo_cookie_secret}",
                        "MARKETPLACE_WEBHOOK_SECRET": "{secret:webhook_condo_hmac}"},
         "depends_on": ["postgres", "redis"],
+        # Condo's own migration command (its README); adjust to the image you build.
+        "release_tasks": {"migrate": ["yarn", "workspace", "@app/condo", "migrate"]},
         "health": {"http": {"path": "/server-health?checks=postgres,redis", "status": 200},
                    "start_period_s": 120},
     },
@@ -526,7 +542,9 @@ services: dict[str, Service] = {
     },
     "cocorico": {
         "mem_limit": "512m",
-        # No production image exists (cocolabs/cocorico is a 2019 debug container): build one.
+        # No production image exists (cocolabs/cocorico is a 2019 debug container): build one
+        # and `make ship` it.
+        "image_from": "ship",
         "port": 80,
         "host_port": 3104,
         "env": {"DATABASE_HOST": "{db:cocorico.host}", "DATABASE_PORT": "{db:cocorico.port}",
@@ -536,6 +554,10 @@ services: dict[str, Service] = {
                        "MONGODB_SERVER": "{db:cocorico_docs.url}",
                        "MARKETPLACE_WEBHOOK_SECRET": "{secret:webhook_cocorico_hmac}"},
         "depends_on": ["cocorico-mysql", "cocorico-mongo"],
+        # Symfony 3.4's console (Cocorico's install guide); adjust to the image you build.
+        "release_tasks": {"schema-update": ["php", "bin/console", "doctrine:schema:update", "--force"],
+                          "mongodb-schema": ["php", "bin/console", "doctrine:mongodb:schema:update"],
+                          "assets": ["php", "bin/console", "assets:install", "--env=prod"]},
         "health": {"http": {"path": "/en/", "status": 200}, "start_period_s": 60},
     },
     "edge": {
@@ -720,6 +742,7 @@ class Health(TypedDict, total=False):
 class Service(TypedDict, total=False):
     enabled: bool
     image: str | None
+    image_from: Literal["registry", "ship"]
     build: str | None
     build_args: dict[str, str]
     port: int | None
@@ -734,5 +757,6 @@ class Service(TypedDict, total=False):
     health: Health
     egress: bool
     mem_limit: str | None
+    release_tasks: dict[str, list[str] | None]
     compose: dict[str, Any]
     by_tunnel_mode: dict[Literal["local", "remote", "shared"], Service]

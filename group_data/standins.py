@@ -19,11 +19,16 @@ services = {
     "postgres": {"image": None, "build": "files/images/postgres", "build_args": _BASE},
     "redis": {"image": None, "build": "files/images/redis", "build_args": _BASE},
     "connector": {"build_args": _BASE},
-    "killbill": _standin("killbill", mem_limit="256m",
-                         health={"start_period_s": 30}),
+    # The release tasks: the stand-ins' own (a migration recorded in the app's database, Kill
+    # Bill's DDL checked), run the way the real ones are.
+    "killbill": _standin("killbill", mem_limit="256m", health={"start_period_s": 30},
+                         release_tasks={"ddl-check": ["standin", "task", "killbill-ddl-check"]}),
     "kaui": _standin("kaui", health={"start_period_s": 30}),
-    "condo": _standin("condo", health={"start_period_s": 30}),
-    "cocorico": _standin("cocorico", health={"start_period_s": 30}),
+    "condo": _standin("condo", health={"start_period_s": 30},
+                      release_tasks={"migrate": ["standin", "task", "condo-migrate"]}),
+    "cocorico": _standin("cocorico", health={"start_period_s": 30},
+                         release_tasks={"schema-update": ["standin", "task", "cocorico-schema-update"],
+                                        "mongodb-schema": None, "assets": None}),
     "cocorico-mysql": {"image": None, "build": "files/images/mysql", "build_args": _BASE},
     "cocorico-mongo": _standin("mongodb", health={
         "test": ["CMD", "standin-probe", "mongodb", "127.0.0.1:27017"]}),

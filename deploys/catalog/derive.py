@@ -96,6 +96,8 @@ def _service(draft: Draft, name: str, svc: dict[str, Any], routes: list[Route]) 
         keys=tuple(sorted({k.partition(".")[0] for k in macros.keys})),
         databases=tuple(sorted(macros.databases)),
         tunnel_published=_tunnel_published(draft.raw, name),
+        image_from=svc["image_from"],
+        release_tasks=tuple((task, tuple(str(a) for a in argv)) for task, argv in (svc["release_tasks"] or {}).items() if argv is not None),
     )
 
 

@@ -95,6 +95,9 @@ class Service:
     compose: dict[str, Any]
     keys: tuple[str, ...] = ()
     databases: tuple[str, ...] = ()  # the databases its environment points at
+    # name -> argv, run once per release in a one-off container before it receives traffic
+    release_tasks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    image_from: str = "registry"  # or "ship": only `make ship` brings it to the target
     # The edge in tunnel mode shared: (host port, tunnel.edge_port), its tunnel port published
     # for the other site's cloudflared.
     tunnel_published: tuple[int, int] | None = None

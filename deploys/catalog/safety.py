@@ -231,6 +231,16 @@ def values(catalog: Catalog, b: Draft) -> None:
         for i, part in enumerate(svc.get("command") or []):
             if "\x00" in str(part):
                 b.problem(("services", name, "command"), f"item {i} holds a NUL byte")
+        for task, argv in (svc.get("release_tasks") or {}).items():
+            where = ("services", name, "release_tasks", str(task))
+            _check_name(b, "task", task, where)
+            if argv is None:
+                continue
+            if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+                b.problem(where, f"{str(argv)[:60]!r} is not a command", 'an argv list: ["bin/console", "migrate"]')
+            elif any(UNWRITABLE.search(a) for a in argv) or not argv[0].strip():
+                b.problem(where, "a line break or NUL byte, or an empty program name",
+                          "one argument per item; a shell only as [\"sh\", \"-c\", \"...\"]")
         http = (svc.get("health") or {}).get("http") or {}
         path = http.get("path")
         if path is not None and not HEALTH_PATH.match(str(path)):

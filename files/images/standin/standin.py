@@ -10,6 +10,8 @@ real databases it is given, and says in every response that it is a stand-in:
   standin condo      :PORT  GET /server-health?checks=postgres,redis  200 statusText "pass"
   standin cocorico   :80    GET / -> 302 /en/;  GET /en/  200 (MySQL and MongoDB checked)
   standin mongodb    :27017 MongoDB wire protocol: answers hello/ping (no auth, no storage)
+  standin task NAME  a release task: killbill-ddl-check, condo-migrate, cocorico-schema-update
+                     (on the real databases), fail (exits 3, as a broken migration would)
   cloudflared tunnel ... --metrics ADDR run    loads config.yml (or, with TUNNEL_TOKEN and no
                                                --config, none: remotely managed), serves /ready,
                                                never dials out
@@ -223,6 +225,48 @@ def cocorico(path: str, query: dict) -> tuple[int, dict]:
     return (200 if ok else 500), {"page": "Cocorico stand-in home (en)", "errors": errors}
 
 
+# -- release tasks (`standin task NAME`): what the real apps' migrations do, on the real databases --
+
+def task(name: str) -> int:
+    """A release task of a stand-in app, run like the real one (a one-off container with the
+    service's environment): 0 when done, non-zero with the reason on stderr."""
+    env = os.environ
+    say = f"[{name} stand-in task]"
+    if name == "killbill-ddl-check":  # Kill Bill never creates its tables: check they are there
+        err = check_postgres(env["KILLBILL_DAO_URL"], env.get("KILLBILL_DAO_USER"), env.get("KILLBILL_DAO_PASSWORD"),
+                             "SELECT count(*) FROM tenants, accounts, invoices, users, sessions")
+        print(f"{say} {'DDL present' if err is None else 'DDL missing: ' + err}", file=sys.stdout if err is None else sys.stderr)
+        return 0 if err is None else 1
+    if name == "condo-migrate":  # a migration recorded in the app's own database, once
+        import psycopg2
+
+        conn = psycopg2.connect(env["DATABASE_URL"], connect_timeout=5)
+        with conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS standin_migrations (name text PRIMARY KEY, "
+                        "applied_at timestamptz NOT NULL DEFAULT now())")
+            cur.execute("INSERT INTO standin_migrations (name) VALUES ('0001_initial') ON CONFLICT DO NOTHING")
+            print(f"{say} migrations: {'applied 0001_initial' if cur.rowcount else 'nothing to apply'}")
+        conn.close()
+        return 0
+    if name == "cocorico-schema-update":
+        import pymysql
+
+        conn = pymysql.connect(host=env["DATABASE_HOST"], port=int(env["DATABASE_PORT"]), user=env["DATABASE_USER"],
+                               password=env["DATABASE_PASSWORD"], database=env["DATABASE_NAME"], connect_timeout=5)
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS standin_schema (version int PRIMARY KEY)")
+            cur.execute("INSERT IGNORE INTO standin_schema (version) VALUES (1)")
+        conn.commit()
+        conn.close()
+        print(f"{say} schema up to date")
+        return 0
+    if name == "fail":  # what a broken migration looks like (tests)
+        print(f"{say} migrating...\n{say} ERROR: relation \"units\" already exists", file=sys.stderr)
+        return 3
+    print(f"{say} unknown task", file=sys.stderr)
+    return 2
+
+
 APPS = {"killbill": (killbill, 8080), "kaui": (kaui, 8080), "condo": (condo, 3000),
         "cocorico": (cocorico, 80)}
 
@@ -341,6 +385,8 @@ def main(argv: list[str]) -> int:
         host, _, port = address.rpartition(":")
         return 0 if kind == "mongodb" and check_mongodb(f"mongodb://{host}:{port}") is None else 1
     app = argv[1] if len(argv) > 1 else ""
+    if app == "task" and len(argv) == 3:
+        return task(argv[2])
     if app == "mongodb":
         print(f"[mongodb stand-in] listening on :27017 ({STANDIN})", flush=True)
         socketserver.ThreadingTCPServer.allow_reuse_address = True
