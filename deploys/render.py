@@ -19,7 +19,7 @@ from deploys.templates import shell_context, template
 # The ops scripts (templates/scripts/NAME.sh.j2 -> scripts/NAME.sh) and their modes.
 SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup": 0o755, "healthcheck": 0o755,
            "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700, "sync": 0o755,
-           "monitor": 0o755, "status": 0o755, "run": 0o755}
+           "monitor": 0o755, "status": 0o755, "run": 0o755, "tenant": 0o755}
 
 
 def build_files(service: Service) -> dict[str, bytes]:

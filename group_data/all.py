@@ -196,6 +196,24 @@ monitoring: Monitoring = {
     # How many of the last alerts (logs/monitor/alerts.log) the page lists.
     "recent_alerts": 10,
 }
+# Kill Bill's tenant: every Kill Bill API call names one (X-Killbill-ApiKey and -ApiSecret, with
+# a Kill Bill user's basic auth). A release makes it once Kill Bill is healthy, through Kill Bill's
+# REST API as its admin (POST /1.0/kb/tenants, only when GET /1.0/kb/tenants?apiKey= answers 404:
+# a second deploy creates nothing) and records its id in releases/ID/tenant. The key and the
+# secret are secrets made on the target; the Connector and Kaui get them through secret_env.
+killbill_tenant: KillbillTenant = {
+    # False: no tenant is made (or `service` is not enabled).
+    "enabled": True,
+    # The Kill Bill service (reached through the edge, by its first route).
+    "service": "killbill",
+    "external_key": "marketplace",
+    # Secrets holding the tenant's API key and API secret.
+    "api_key_secret": "killbill_api_key",
+    "api_secret_secret": "killbill_api_secret",
+    # The Kill Bill user that creates it (Kill Bill's admin: KB_ADMIN_PASSWORD) and its password.
+    "admin_user": "admin",
+    "admin_password_secret": "killbill_admin_password",
+}
 # Disk hygiene. After every good release the releases beyond the newest `keep_releases` are
 # removed (never the current or the last good one), and so are the images only they used
 # (`docker image rm`: never an image a container uses, so another site's are safe). The health
@@ -455,12 +473,13 @@ services: dict[str, Service] = {
         # written by scripts/sync.sh), reported in /api/health as NAME_sync_ok.
         "env": {"PORT": "8080", "INTEGRATIONS": "{integrations}", "SYNC_JOBS": "{sync_jobs}",
                 "SYNC_STATUS_DIR": "/run/marketplace/sync",
-                "KILLBILL_URL": "http://killbill:8080",
+                "KILLBILL_URL": "http://killbill:8080", "KILLBILL_USER": "{tenant:admin_user}",
                 "JWT_PRIVATE_KEY_FILE": "{key:jwt_signing.private}",
                 "JWT_PUBLIC_KEY_FILE": "{key:jwt_signing.public}"},
         "secret_env": {"DATABASE_URL": "{db:marketplace.url}", "REDIS_URL": "{db:connector_cache.url}",
                        "KILLBILL_API_KEY": "{secret:killbill_api_key}",
                        "KILLBILL_API_SECRET": "{secret:killbill_api_secret}",
+                       "KILLBILL_PASSWORD": "{secret:killbill_admin_password}",
                        "WEBHOOK_SECRET_KILLBILL": "{secret:webhook_killbill_hmac}",
                        "WEBHOOK_SECRET_CONDO": "{secret:webhook_condo_hmac}",
                        "WEBHOOK_SECRET_COCORICO": "{secret:webhook_cocorico_hmac}"},
@@ -636,6 +655,16 @@ class Monitoring(TypedDict, total=False):
     user: str
     password_secret: str
     recent_alerts: int
+
+
+class KillbillTenant(TypedDict, total=False):
+    enabled: bool
+    service: str
+    external_key: str
+    api_key_secret: str
+    api_secret_secret: str
+    admin_user: str
+    admin_password_secret: str
 
 
 class Housekeeping(TypedDict, total=False):

@@ -88,8 +88,9 @@ def test_db_macros_expand_to_secret_tokens_not_values(local_catalog):
         "postgresql://connector:{secret:db_marketplace_password}@postgres:5432/marketplace"
     assert local_catalog.services["killbill"].env["KILLBILL_DAO_URL"] == "jdbc:postgresql://postgres:5432/killbill"
     assert connector.secrets == [
-        "db_connector_cache_password", "db_marketplace_password", "jwt_signing", "killbill_api_key",
-        "killbill_api_secret", "webhook_cocorico_hmac", "webhook_condo_hmac", "webhook_killbill_hmac"]
+        "db_connector_cache_password", "db_marketplace_password", "jwt_signing", "killbill_admin_password",
+        "killbill_api_key", "killbill_api_secret", "webhook_cocorico_hmac", "webhook_condo_hmac",
+        "webhook_killbill_hmac"]
 
 
 def test_killbill_and_kaui_use_their_own_databases(local_catalog):
@@ -100,7 +101,8 @@ def test_killbill_and_kaui_use_their_own_databases(local_catalog):
 def test_each_service_gets_its_own_secret_env_file(local_catalog):
     assert set(local_catalog.secret_files) == {n for n, s in local_catalog.services.items() if s.secret_env}
     assert "KB_ADMIN_PASSWORD" not in local_catalog.secret_files["kaui"]
-    assert local_catalog.secret_users("killbill_admin_password") == ["killbill"]
+    # Kill Bill's admin: Kill Bill, and the connector that calls it as its tenant
+    assert local_catalog.secret_users("killbill_admin_password") == ["connector", "killbill"]
     # each app has its own Redis user: rotating one restarts that app only, never the server
     assert local_catalog.secret_users("db_connector_cache_password") == ["connector"]
     assert local_catalog.secret_users("redis_admin_password") == ["redis"]

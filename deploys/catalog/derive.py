@@ -34,6 +34,7 @@ def catalog(draft: Draft) -> Catalog:
         backup=raw["backup"],
         alerts=raw["alerts"],
         monitoring=dict(raw["monitoring"]),
+        killbill_tenant=dict(raw["killbill_tenant"]),
         housekeeping=dict(raw["housekeeping"]),
         preflight=dict(raw["preflight"]),
         container_logs=dict(raw["container_logs"]),

@@ -9,7 +9,7 @@ from typing import Any
 
 from deploys.catalog.draft import Problem
 
-MACRO = re.compile(r"\{(secret|db|hostname|key):([A-Za-z0-9_.\-]+)\}|\{(integrations|sync_jobs)\}")
+MACRO = re.compile(r"\{(secret|db|hostname|key|tenant):([A-Za-z0-9_.\-]+)\}|\{(integrations|sync_jobs)\}")
 SECRET_TOKEN = re.compile(r"\{secret:([A-Za-z0-9_]+)\}")
 # What each database engine is: its port, its URLs ({db:NAME.url}, {db:NAME.jdbc_url}) and the
 # environment variable of its image that holds the administrator's password (Redis: of the
@@ -161,6 +161,7 @@ class Catalog:
     backup: dict[str, Any]
     alerts: dict[str, Any]
     monitoring: dict[str, Any]
+    killbill_tenant: dict[str, Any]
     housekeeping: dict[str, Any]
     dsm_tasks: dict[str, dict[str, Any]]
     preflight: dict[str, Any]
@@ -251,6 +252,8 @@ class Catalog:
         names.update(self.alert_secrets)
         if self.monitoring["enabled"]:
             names.add(self.monitoring["password_secret"])
+        if self.tenant:
+            names.update(self.tenant[k] for k in ("api_key_secret", "api_secret_secret", "admin_password_secret"))
         return sorted(names & set(self.secrets))
 
     @property
@@ -270,6 +273,14 @@ class Catalog:
         if email["relay"] and email["user"] and email["password_secret"]:
             found.append(email["password_secret"])
         return found
+
+    @property
+    def tenant(self) -> dict[str, Any] | None:
+        """Kill Bill's tenant the release makes, or None (disabled, or no such service)."""
+        spec = self.killbill_tenant
+        if not spec["enabled"] or spec["service"] not in self.services or not self.services[spec["service"]].routes:
+            return None
+        return spec
 
     @property
     def monitoring_hostname(self) -> str | None:

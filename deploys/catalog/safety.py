@@ -59,7 +59,7 @@ POWERS = {
 }
 # A value that would be written into a file or a script: these characters cannot be.
 UNWRITABLE = re.compile(r"[\n\r\x00]")
-MACRO_LIKE = re.compile(r"\{(?:[a-z_]+:[^{}]*|integrations|sync_jobs)\}|\{(?:secret|db|key|hostname):[^}]*$")
+MACRO_LIKE = re.compile(r"\{(?:[a-z_]+:[^{}]*|integrations|sync_jobs)\}|\{(?:secret|db|key|hostname|tenant):[^}]*$")
 # -- Redis ACL rules of an app's user: keys, channels and commands only --------------------------
 ACL_RULE = re.compile(r"^(?:(?:%R?W?)?~[A-Za-z0-9_:*?.\[\]{}^-]+|&[A-Za-z0-9_:*?.\[\]{}^-]+|allkeys|resetkeys|allchannels|resetchannels"
                       r"|[+-]@?[a-z][a-z_-]*(?:\|[a-z][a-z_-]*)?)$")
@@ -476,6 +476,26 @@ def monitoring(catalog: Catalog, b: Draft) -> None:
         b.problem(("monitoring", "recent_alerts"), f"{recent!r} is not a number of alerts", "0 to 200")
 
 
+def killbill_tenant(catalog: Catalog, b: Draft) -> None:
+    """Kill Bill's tenant: a service with a route (the edge reaches its API), plain words for
+    what reaches a JSON body and a curl config, password secrets for what authenticates."""
+    spec = b.raw["killbill_tenant"]
+    if not spec.get("enabled") or spec.get("service") not in b.enabled_raw():
+        return
+    if not catalog.services.get(spec["service"]) or not catalog.services[spec["service"]].routes:
+        b.problem(("killbill_tenant", "service"), f"{spec['service']!r} has no route: the deploy reaches its API "
+                  "through the edge", "a route to it (e.g. /billing), or killbill_tenant.enabled False")
+    for key, pattern, hint in (("external_key", r"[A-Za-z0-9_.-]{1,128}", "letters, digits, '.', '_' and '-'"),
+                               ("admin_user", r"[A-Za-z0-9_.@-]{1,64}", "a Kill Bill user name (no ':')")):
+        if not isinstance(spec.get(key), str) or not re.fullmatch(pattern, spec[key]):
+            b.problem(("killbill_tenant", key), f"{str(spec.get(key))[:60]!r} is not a plain word", hint)
+    for key in ("api_key_secret", "api_secret_secret", "admin_password_secret"):
+        secret = catalog.secrets.get(spec.get(key))
+        if secret is None or secret["kind"] == "rsa_keypair":
+            b.problem(("killbill_tenant", key), f"{spec.get(key)!r} is not a password secret",
+                      "a secret of kind password (generated) or provided")
+
+
 def housekeeping(catalog: Catalog, b: Draft) -> None:
     """Disk hygiene bounds: releases enough to roll back to, logs rotated but not to nothing."""
     spec = b.raw["housekeeping"]
@@ -488,4 +508,4 @@ def housekeeping(catalog: Catalog, b: Draft) -> None:
             b.problem(("housekeeping", key), f"{value!r} is out of bounds", hint)
 
 
-RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts, monitoring, housekeeping]
+RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts, monitoring, killbill_tenant, housekeeping]

@@ -11,6 +11,9 @@ flood of requests cannot fan out to the databases and the apps.
   jwt    the JWT signing key pair is mounted: the private key (JWT_PRIVATE_KEY_FILE) is
          readable by this process and the public key (JWT_PUBLIC_KEY_FILE) is there
   integrations  each app's health route from INTEGRATIONS (JSON {name: url})
+  killbill_auth  a call to Kill Bill as the marketplace's tenant (KILLBILL_API_KEY/-SECRET, as
+         KILLBILL_USER/-PASSWORD) succeeds; not part of "ok": the tenant is made by a release
+         once Kill Bill is healthy, after the connector is
   NAME_sync_ok, NAME_sync_at  for each sync job of SYNC_JOBS: the outcome and start time of its
          last run (SYNC_STATUS_DIR/NAME.status, written by the deploy's scripts/sync.sh); false
          and null before its first run. Not part of "ok": a failed nightly sync is reported,
@@ -94,20 +97,47 @@ def integration(url: str) -> tuple[bool, str | None]:
         return False, type(exc).__name__
 
 
+def killbill_auth() -> tuple[bool, str | None]:
+    """A call to Kill Bill as the marketplace's tenant (KILLBILL_API_KEY/-SECRET) and its user
+    (KILLBILL_USER/-PASSWORD): what every billing call of the connector needs."""
+    import base64
+
+    url, key, secret = (os.environ.get(k) for k in ("KILLBILL_URL", "KILLBILL_API_KEY", "KILLBILL_API_SECRET"))
+    if not (url and key and secret):
+        return False, "KILLBILL_URL, KILLBILL_API_KEY or KILLBILL_API_SECRET not set"
+    login = base64.b64encode(f"{os.environ.get('KILLBILL_USER', '')}:{os.environ.get('KILLBILL_PASSWORD', '')}".encode())
+    request = urllib.request.Request(f"{url}/1.0/kb/accounts/pagination?offset=0&limit=1", headers={
+        "X-Killbill-ApiKey": key, "X-Killbill-ApiSecret": secret, "Authorization": f"Basic {login.decode()}",
+        "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as resp:
+            return resp.status == 200, None
+    except urllib.error.HTTPError as exc:
+        return False, f"HTTP {exc.code}"
+    except OSError as exc:
+        return False, type(exc).__name__
+
+
 def probe(with_integrations: bool) -> tuple[int, dict]:
     """Every check, in parallel; the reasons of a failure go to the log, not to the answer."""
     targets = INTEGRATIONS if with_integrations else {}
     with ThreadPoolExecutor(max_workers=8) as pool:
         db_f, redis_f = pool.submit(db_ok), pool.submit(redis_ok)
         checks = {name: pool.submit(integration, url) for name, url in targets.items()}
+        billing = pool.submit(killbill_auth) if with_integrations and os.environ.get("KILLBILL_URL") else None
         results = {"db": db_f.result(), "redis": redis_f.result(), "jwt": jwt_keys_ok()}
         apps = {name: f.result() for name, f in checks.items()}
+        auth = billing.result() if billing else None
     for name, (ok, why) in [*results.items(), *apps.items()]:
         if not ok:
             print(f"health: {name} is down: {why}", file=sys.stderr, flush=True)
     body = {name: ok for name, (ok, _) in results.items()}
     body["integrations"] = {name: ok for name, (ok, _) in apps.items()}
     body["ok"] = all(body[k] for k in results) and all(body["integrations"].values())
+    if auth is not None:  # reported, not judged: a release makes the tenant after this is healthy
+        body["killbill_auth"] = auth[0]
+        if not auth[0]:
+            print(f"health: killbill_auth fails: {auth[1]}", file=sys.stderr, flush=True)
     if with_integrations:
         body.update(sync_outcomes())
     return (200 if body["ok"] else 503), body

@@ -5,7 +5,10 @@ Each one answers its app's documented health route (FIELD-NOTES.md) with a real 
 real databases it is given, and says in every response that it is a stand-in:
 
   standin killbill   :8080  GET /1.0/healthcheck  200, every entry healthy (500 if not; its
-                            tables must exist: the real one never creates them)
+                            tables must exist: the real one never creates them); the tenant
+                            API: GET/POST /1.0/kb/tenants (admin's basic auth; 404, 201, 409)
+                            and a tenant's call, GET /1.0/kb/accounts/pagination (401 unless
+                            X-Killbill-ApiKey/-ApiSecret are a tenant's)
   standin kaui       :8080  GET /health           {"status": "UP"} (its tables and admin row exist)
   standin condo      :PORT  GET /server-health?checks=postgres,redis  200 statusText "pass"
   standin cocorico   :80    GET / -> 302 /en/;  GET /en/  200 (MySQL and MongoDB checked)
@@ -176,7 +179,9 @@ class MongoHandler(socketserver.BaseRequestHandler):
 
 # -- HTTP apps --------------------------------------------------------------------------------
 
-def killbill(path: str, query: dict) -> tuple[int, dict]:
+def killbill(path: str, query: dict, request: dict | None = None):
+    if path.startswith("/1.0/kb/"):
+        return killbill_api(path, query, request or {})
     if path != "/1.0/healthcheck":
         return 404, {"error": "not found"}
     # Kill Bill never creates its tables: without its DDL loaded it is not healthy.
@@ -186,6 +191,71 @@ def killbill(path: str, query: dict) -> tuple[int, dict]:
     checks = {"main": {"healthy": True, "message": "stand-in running"},
               "DAOHealthCheck": {"healthy": err is None, "message": err or "schema loaded, query ok"}}
     return (200 if err is None else 500), checks
+
+
+def _basic_auth(headers) -> tuple[str, str] | None:
+    import base64
+
+    value = (headers or {}).get("Authorization") or ""
+    if not value.startswith("Basic "):
+        return None
+    user, _, password = base64.b64decode(value[6:]).decode(errors="replace").partition(":")
+    return user, password
+
+
+def _secret_hash(secret: str, salt: str) -> str:
+    import hashlib
+
+    return hashlib.sha256((salt + secret).encode()).hexdigest()
+
+
+def killbill_api(path: str, query: dict, request: dict):
+    """Kill Bill's tenant API as documented (kill-bill.org, Tenant): every call as a Kill Bill
+    user (basic auth; the stand-in knows `admin`, password KB_ADMIN_PASSWORD); tenant calls also
+    with X-Killbill-ApiKey/-ApiSecret. Tenants live in the real killbill database (`tenants`)."""
+    import uuid
+
+    import psycopg2
+
+    headers = request.get("headers") or {}
+    if _basic_auth(headers) != ("admin", os.environ.get("KB_ADMIN_PASSWORD")):
+        return 401, {"message": "Authentication required"}, {"WWW-Authenticate": 'Basic realm="killbill"'}
+    conn = psycopg2.connect(os.environ["KILLBILL_DAO_URL"][len("jdbc:"):], user=os.environ.get("KILLBILL_DAO_USER"),
+                            password=os.environ.get("KILLBILL_DAO_PASSWORD"), connect_timeout=3)
+    try:
+        with conn, conn.cursor() as cur:
+            method = request.get("method", "GET")
+            if path == "/1.0/kb/tenants" and method == "GET":
+                key = (query.get("apiKey") or [""])[0]
+                cur.execute("SELECT id, external_key, api_key FROM tenants WHERE api_key = %s", (key,))
+                row = cur.fetchone()
+                if row is None:
+                    return 404, {"causeType": None, "message": f"Tenant does not exist for api key {key}"}
+                return 200, {"tenantId": row[0], "externalKey": row[1], "apiKey": row[2]}
+            if path == "/1.0/kb/tenants" and method == "POST":
+                if not headers.get("X-Killbill-CreatedBy"):
+                    return 400, {"message": "X-Killbill-CreatedBy header is required"}
+                body = json.loads(request.get("body") or b"{}")
+                if not body.get("apiKey") or not body.get("apiSecret"):
+                    return 400, {"message": "apiKey and apiSecret are required"}
+                cur.execute("SELECT 1 FROM tenants WHERE api_key = %s", (body["apiKey"],))
+                if cur.fetchone():
+                    return 409, {"message": f"Tenant already exists for key {body['apiKey']}"}
+                tenant_id, salt = str(uuid.uuid4()), uuid.uuid4().hex
+                cur.execute("INSERT INTO tenants (id, external_key, api_key, api_secret) VALUES (%s, %s, %s, %s)",
+                            (tenant_id, body.get("externalKey"), body["apiKey"],
+                             f"{salt}${_secret_hash(body['apiSecret'], salt)}"))
+                return 201, {}, {"Location": f"/1.0/kb/tenants/{tenant_id}"}
+            if path == "/1.0/kb/accounts/pagination" and method == "GET":  # a call as a tenant
+                cur.execute("SELECT api_secret FROM tenants WHERE api_key = %s", (headers.get("X-Killbill-ApiKey"),))
+                row = cur.fetchone()
+                salt, _, digest = (row[0] if row else "$").partition("$")
+                if not row or _secret_hash(headers.get("X-Killbill-ApiSecret") or "", salt) != digest:
+                    return 401, {"message": "Unable to authenticate the tenant"}
+                return 200, {"accounts": []}
+            return 404, {"message": "not found"}
+    finally:
+        conn.close()
 
 
 def kaui(path: str, query: dict) -> tuple[int, dict]:
@@ -274,13 +344,29 @@ APPS = {"killbill": (killbill, 8080), "kaui": (kaui, 8080), "condo": (condo, 300
 def serve_http(app, port: int, name: str, address: str = "0.0.0.0") -> None:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.answer("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.answer("POST")
+
+        def answer(self, method: str) -> None:
             parts = urlsplit(self.path)
-            status, body = app(parts.path, parse_qs(parts.query))
+            if app is killbill:  # the one stand-in with an API beyond its health route
+                length = int(self.headers.get("Content-Length") or 0)
+                request = {"method": method, "headers": self.headers, "body": self.rfile.read(length)}
+                status, body, *extra = app(parts.path, parse_qs(parts.query), request)
+            elif method == "GET":
+                status, body, extra = *app(parts.path, parse_qs(parts.query)), []
+            else:
+                status, body, extra = 405, {"error": "method not allowed"}, []
+            headers = extra[0] if extra else {}
             # What the edge passed on about the client, for the tests to see.
             forwarded = {"for": self.headers.get("X-Forwarded-For"), "proto": self.headers.get("X-Forwarded-Proto")}
             body = {"standin": f"{name} {STANDIN}", **body, "forwarded": forwarded}
             data = json.dumps(body).encode()
             self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
             if status in (301, 302):
                 self.send_header("Location", body["location"])
             self.send_header("Content-Type", "application/json")

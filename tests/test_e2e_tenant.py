@@ -1,0 +1,71 @@
+"""Kill Bill's tenant on the staging target: the deploy leaves one that answers an authenticated
+call (through the edge, as the tunnel reaches Kill Bill), the Connector reports that it can
+authenticate, and a second release creates nothing. The Kill Bill stand-in keeps its tenants in
+the real killbill database and answers as Kill Bill's API does (401, 404, 201, 409)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from tests.support.clone import Clone
+from tests.support.staging import psql, secret_values
+from tests.test_e2e_releases import newest, releases_dir
+
+pytestmark = pytest.mark.e2e
+STAGING = "group_data/staging.py"
+
+
+def kb(catalog, method: str, path: str, **kw) -> requests.Response:
+    """Kill Bill's API through the edge (127.0.0.1 with the hostname as Host)."""
+    route = catalog.services["killbill"].routes[0]
+    return requests.request(method, f"http://127.0.0.1:{catalog.edge.host_port}{route.prefix}{path}",
+                            headers={"Host": route.hostname, **kw.pop("headers", {})}, timeout=10, **kw)
+
+
+def test_the_deploy_leaves_a_tenant_that_answers_an_authenticated_call(staging_stack):
+    values = secret_values(staging_stack)
+    admin = ("admin", values["killbill_admin_password"])
+    key, secret = values["killbill_api_key"], values["killbill_api_secret"]
+    found = kb(staging_stack, "GET", "/1.0/kb/tenants", params={"apiKey": key}, auth=admin)
+    assert found.status_code == 200 and found.json()["externalKey"] == "marketplace"
+    as_tenant = {"X-Killbill-ApiKey": key, "X-Killbill-ApiSecret": secret}
+    assert kb(staging_stack, "GET", "/1.0/kb/accounts/pagination", headers=as_tenant, auth=admin).status_code == 200
+    wrong = {**as_tenant, "X-Killbill-ApiSecret": secret + "x"}
+    assert kb(staging_stack, "GET", "/1.0/kb/accounts/pagination", headers=wrong, auth=admin).status_code == 401
+    assert kb(staging_stack, "GET", "/1.0/kb/tenants", params={"apiKey": key}).status_code == 401  # no user
+    assert psql(staging_stack, "SELECT count(*) FROM tenants", database="killbill") == "1"
+    stored = psql(staging_stack, "SELECT api_secret FROM tenants", database="killbill")
+    assert secret not in stored  # Kill Bill keeps a salted hash
+    deadline = time.monotonic() + 30  # the connector's health answer is cached a few seconds
+    while True:
+        health = requests.get(f"http://127.0.0.1:{staging_stack.edge.host_port}/api/health",
+                              headers={"Host": staging_stack.hostnames["main"]}, timeout=10).json()
+        if health.get("killbill_auth") is True or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert health["killbill_auth"] is True
+
+
+def test_a_second_release_creates_no_tenant_and_kill_bill_refuses_a_duplicate(staging_stack, tmp_path_factory):
+    values = secret_values(staging_stack)
+    clone = Clone(tmp_path_factory.mktemp("tenant") / "repo")
+    commit = clone.commit("release K: a kaui setting", append={
+        STAGING: '\nservices = {"kaui": {"env": {"RELEASE_K": "1"}}}\n'})
+    result = clone.deploy()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert newest(staging_stack).endswith(commit[:7])
+    assert "(marketplace) is there: nothing to create" in output
+    assert psql(staging_stack, "SELECT count(*) FROM tenants", database="killbill") == "1"
+    created = [line for line in (releases_dir(staging_stack) / "audit.log").read_text().splitlines()
+               if "created in Kill Bill" in line]
+    assert len(created) <= 1
+    again = kb(staging_stack, "POST", "/1.0/kb/tenants", auth=("admin", values["killbill_admin_password"]),
+               headers={"X-Killbill-CreatedBy": "e2e", "Content-Type": "application/json"},
+               json={"apiKey": values["killbill_api_key"], "apiSecret": "another", "externalKey": "dup"})
+    assert again.status_code == 409
+    for name in ("killbill_api_key", "killbill_api_secret", "killbill_admin_password"):
+        assert values[name] not in output, name  # never in the deploy's output
