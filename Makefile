@@ -36,7 +36,7 @@ STATE ?= $(or $(MARKETPLACE_STATE),.state)
 # is given the way an operator gives theirs; MARKETPLACE_SUDO_PASSWORD set by hand wins.
 export MARKETPLACE_SUDO_PASSWORD ?= $(shell cat $(STATE)/$(TARGET)-sudo-password 2>/dev/null)
 
-.PHONY: ship run logs deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock backup backups restore backup-key bench docs setup tools venv clean
+.PHONY: browser ship run logs deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock backup backups restore backup-key bench docs setup tools venv clean
 
 deploy: venv
 	@if $(PY) -m deploys.cli on-this-machine $(TARGET); then bash files/local-target/setup.sh; fi
@@ -44,13 +44,13 @@ deploy: venv
 	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py $(if $(ALLOW_DIRTY),--data allow_dirty=1)
 	@$(PY) -m deploys.cli run $(TARGET) healthcheck services
 
-test: venv tools setup
+test: venv tools browser setup
 	$(VENV)/bin/pytest tests/ -v
 
 unit: venv tools
 	$(VENV)/bin/pytest tests/ -m "not e2e and not docker"
 
-e2e: venv tools setup
+e2e: venv tools browser setup
 	$(VENV)/bin/pytest tests/ -m "e2e or docker" -v
 
 check: venv
@@ -118,6 +118,10 @@ restore: venv
 
 backup-key: venv
 	@$(PY) -m deploys.cli backup-key $(TARGET)
+
+# What the end-to-end tests look at the status page with: headless Chromium (Debian).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # What the unit tests need besides Python: shellcheck (Debian).
 tools:
