@@ -253,7 +253,8 @@ def test_a_deploy_cut_off_during_its_release_leaves_it_to_finish_and_hears_of_it
     started = None
     while started is None:
         assert time.monotonic() < deadline, "the release never started"
-        started = next((p for p in release_root.glob(f"2*-{head}") if (p / "apply.log").exists()), None)
+        # its status is the release script's first write (apply.log is the launcher's, before it)
+        started = next((p for p in release_root.glob(f"2*-{head}") if (p / "status").exists()), None)
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the operator's laptop goes to sleep, say
     proc.wait(timeout=10)
