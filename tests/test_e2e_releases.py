@@ -263,6 +263,9 @@ def test_a_deploy_cut_off_during_its_release_leaves_it_to_finish_and_hears_of_it
         assert time.monotonic() < deadline, "the release did not finish on its own"
         time.sleep(1)
     assert (started / "status").read_text().strip() == "good"
+    deadline = time.monotonic() + 10  # the status is its last word; the unlock follows at its exit
+    while (release_root / ".lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not (release_root / ".lock").exists() and not (started / "reported").exists()
     assert healthy(staging_stack)
     told = clone.deploy()
