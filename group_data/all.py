@@ -199,16 +199,17 @@ monitoring: Monitoring = {
 # Kill Bill's tenant: every Kill Bill API call names one (X-Killbill-ApiKey and -ApiSecret, with
 # a Kill Bill user's basic auth). A release makes it once Kill Bill is healthy, through Kill Bill's
 # REST API as its admin (POST /1.0/kb/tenants, only when GET /1.0/kb/tenants?apiKey= answers 404:
-# a second deploy creates nothing) and records its id in releases/ID/tenant. The key and the
-# secret are secrets made on the target; the Connector and Kaui get them through secret_env.
+# a second deploy creates nothing), saying which in the release's log. The Connector and Kaui get
+# the key with {tenant:api_key} and the secret through secret_env.
 killbill_tenant: KillbillTenant = {
     # False: no tenant is made (or `service` is not enabled).
     "enabled": True,
     # The Kill Bill service (reached through the edge, by its first route).
     "service": "killbill",
     "external_key": "marketplace",
-    # Secrets holding the tenant's API key and API secret.
-    "api_key_secret": "killbill_api_key",
+    # The tenant's API key: a name, not a secret (it travels in URLs: GET ?apiKey=, and logs);
+    # services get it with {tenant:api_key}. Its API secret is the secret `api_secret_secret`.
+    "api_key": "marketplace",
     "api_secret_secret": "killbill_api_secret",
     # The Kill Bill user that creates it (Kill Bill's admin: KB_ADMIN_PASSWORD) and its password.
     "admin_user": "admin",
@@ -305,7 +306,6 @@ secrets: dict[str, Secret] = {
     "postgres_superuser_password": {},
     "redis_admin_password": {},
     "killbill_admin_password": {},
-    "killbill_api_key": {"length": 24},
     "killbill_api_secret": {},
     "kaui_secret_key_base": {"length": 64},
     "condo_cookie_secret": {"length": 48},
@@ -474,10 +474,10 @@ services: dict[str, Service] = {
         "env": {"PORT": "8080", "INTEGRATIONS": "{integrations}", "SYNC_JOBS": "{sync_jobs}",
                 "SYNC_STATUS_DIR": "/run/marketplace/sync",
                 "KILLBILL_URL": "http://killbill:8080", "KILLBILL_USER": "{tenant:admin_user}",
+                "KILLBILL_API_KEY": "{tenant:api_key}",
                 "JWT_PRIVATE_KEY_FILE": "{key:jwt_signing.private}",
                 "JWT_PUBLIC_KEY_FILE": "{key:jwt_signing.public}"},
         "secret_env": {"DATABASE_URL": "{db:marketplace.url}", "REDIS_URL": "{db:connector_cache.url}",
-                       "KILLBILL_API_KEY": "{secret:killbill_api_key}",
                        "KILLBILL_API_SECRET": "{secret:killbill_api_secret}",
                        "KILLBILL_PASSWORD": "{secret:killbill_admin_password}",
                        "WEBHOOK_SECRET_KILLBILL": "{secret:webhook_killbill_hmac}",
@@ -509,9 +509,8 @@ services: dict[str, Service] = {
         "host_port": 3105,
         "env": {"KAUI_CONFIG_DAO_ADAPTER": "postgresql",
                 "KAUI_CONFIG_DAO_URL": "{db:kaui.jdbc_url}", "KAUI_CONFIG_DAO_USER": "{db:kaui.user}",
-                "KAUI_KILLBILL_URL": "http://killbill:8080"},
+                "KAUI_KILLBILL_URL": "http://killbill:8080", "KAUI_KILLBILL_API_KEY": "{tenant:api_key}"},
         "secret_env": {"KAUI_CONFIG_DAO_PASSWORD": "{db:kaui.password}",
-                       "KAUI_KILLBILL_API_KEY": "{secret:killbill_api_key}",
                        "KAUI_KILLBILL_API_SECRET": "{secret:killbill_api_secret}",
                        "SECRET_KEY_BASE": "{secret:kaui_secret_key_base}"},
         "depends_on": ["postgres", "killbill"],
@@ -661,7 +660,7 @@ class KillbillTenant(TypedDict, total=False):
     enabled: bool
     service: str
     external_key: str
-    api_key_secret: str
+    api_key: str
     api_secret_secret: str
     admin_user: str
     admin_password_secret: str

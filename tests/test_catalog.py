@@ -89,8 +89,7 @@ def test_db_macros_expand_to_secret_tokens_not_values(local_catalog):
     assert local_catalog.services["killbill"].env["KILLBILL_DAO_URL"] == "jdbc:postgresql://postgres:5432/killbill"
     assert connector.secrets == [
         "db_connector_cache_password", "db_marketplace_password", "jwt_signing", "killbill_admin_password",
-        "killbill_api_key", "killbill_api_secret", "webhook_cocorico_hmac", "webhook_condo_hmac",
-        "webhook_killbill_hmac"]
+        "killbill_api_secret", "webhook_cocorico_hmac", "webhook_condo_hmac", "webhook_killbill_hmac"]
 
 
 def test_killbill_and_kaui_use_their_own_databases(local_catalog):

@@ -24,7 +24,7 @@ def deployed(staging_stack, tmp_path_factory):
     clone = Clone(tmp_path_factory.mktemp("injection") / "repo")
     clone.commit("hostile values", append={"group_data/staging.py": (
         f"\nservices = {{'connector': {{'env': {{'HOSTILE_ENV': {HOSTILE!r}}}, "
-        f"'secret_env': {{'HOSTILE_SECRET': {HOSTILE!r} + '{{secret:killbill_api_key}}'}}}}}}\n")})
+        f"'secret_env': {{'HOSTILE_SECRET': {HOSTILE!r} + '{{secret:webhook_condo_hmac}}'}}}}}}\n")})
     result = clone.deploy()
     yield result, staging_stack
     assert Deploy().rc == 0  # staging back to its own catalog
@@ -43,7 +43,7 @@ def test_the_deploy_with_hostile_values_succeeds(deployed):
 def test_hostile_values_reach_the_container_literally(deployed):
     _, catalog = deployed
     assert container_env(catalog, "HOSTILE_ENV") == HOSTILE
-    key = Path(catalog.deploy_root, "secrets", "values", "killbill_api_key").read_text()
+    key = Path(catalog.deploy_root, "secrets", "values", "webhook_condo_hmac").read_text()
     assert container_env(catalog, "HOSTILE_SECRET") == HOSTILE + key
 
 

@@ -28,7 +28,7 @@ def kb(catalog, method: str, path: str, **kw) -> requests.Response:
 def test_the_deploy_leaves_a_tenant_that_answers_an_authenticated_call(staging_stack):
     values = secret_values(staging_stack)
     admin = ("admin", values["killbill_admin_password"])
-    key, secret = values["killbill_api_key"], values["killbill_api_secret"]
+    key, secret = staging_stack.killbill_tenant["api_key"], values["killbill_api_secret"]
     found = kb(staging_stack, "GET", "/1.0/kb/tenants", params={"apiKey": key}, auth=admin)
     assert found.status_code == 200 and found.json()["externalKey"] == "marketplace"
     as_tenant = {"X-Killbill-ApiKey": key, "X-Killbill-ApiSecret": secret}
@@ -67,7 +67,7 @@ def test_a_second_release_creates_no_tenant_and_kill_bill_refuses_a_duplicate(st
     assert len(created) <= 1
     again = kb(staging_stack, "POST", "/1.0/kb/tenants", auth=("admin", values["killbill_admin_password"]),
                headers={"X-Killbill-CreatedBy": "e2e", "Content-Type": "application/json"},
-               json={"apiKey": values["killbill_api_key"], "apiSecret": "another", "externalKey": "dup"})
+               json={"apiKey": staging_stack.killbill_tenant["api_key"], "apiSecret": "another", "externalKey": "dup"})
     assert again.status_code == 409
-    for name in ("killbill_api_key", "killbill_api_secret", "killbill_admin_password"):
+    for name in ("killbill_api_secret", "killbill_admin_password"):
         assert values[name] not in output + applied, name  # never in the deploy's output or the release's

@@ -120,14 +120,14 @@ def test_every_dollar_is_written_for_compose_to_read_literally(tmp_path, group_d
     from deploys import catalog as catalog_mod
     from deploys.render import render
 
-    value = "$(touch pwned) `id` $HOME ${HOME}-{secret:killbill_api_key}"
+    value = "$(touch pwned) `id` $HOME ${HOME}-{secret:webhook_condo_hmac}"
     gd = group_data("local", 'extends = ["standins"]\n'
                     f"services = {{'connector': {{'secret_env': {{'ODD': {value!r}}}}}}}\n")
     files = render(catalog_mod.load("local", gd))
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "secrets.sh").write_bytes(files["scripts/secrets.sh"].content)
     run(tmp_path)
-    key = (tmp_path / "secrets" / "values" / "killbill_api_key").read_text()
+    key = (tmp_path / "secrets" / "values" / "webhook_condo_hmac").read_text()
     line = next(ln for ln in (tmp_path / "secrets" / "connector.env").read_text().splitlines()
                 if ln.startswith("ODD="))
     assert line == "ODD=$$(touch pwned) `id` $$HOME $${HOME}-" + key

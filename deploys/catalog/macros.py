@@ -33,8 +33,9 @@ class Expansion:
             if kind == "key":
                 return self.key_path(ref, where)
             if kind == "tenant":  # a clear field of killbill_tenant (its secrets go through {secret:})
-                if ref not in ("external_key", "admin_user"):
-                    self.draft.problem(where, f"{{tenant:{ref}}} is not a field", "{tenant:external_key} or {tenant:admin_user}")
+                if ref not in ("api_key", "external_key", "admin_user"):
+                    self.draft.problem(where, f"{{tenant:{ref}}} is not a field",
+                                       "{tenant:api_key}, {tenant:external_key} or {tenant:admin_user}")
                 return str(self.draft.raw["killbill_tenant"].get(ref, ""))
             if kind == "hostname":
                 if ref not in self.draft.raw["hostnames"]:

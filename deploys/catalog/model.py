@@ -253,7 +253,7 @@ class Catalog:
         if self.monitoring["enabled"]:
             names.add(self.monitoring["password_secret"])
         if self.tenant:
-            names.update(self.tenant[k] for k in ("api_key_secret", "api_secret_secret", "admin_password_secret"))
+            names.update(self.tenant[k] for k in ("api_secret_secret", "admin_password_secret"))
         return sorted(names & set(self.secrets))
 
     @property

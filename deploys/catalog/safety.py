@@ -486,10 +486,11 @@ def killbill_tenant(catalog: Catalog, b: Draft) -> None:
         b.problem(("killbill_tenant", "service"), f"{spec['service']!r} has no route: the deploy reaches its API "
                   "through the edge", "a route to it (e.g. /billing), or killbill_tenant.enabled False")
     for key, pattern, hint in (("external_key", r"[A-Za-z0-9_.-]{1,128}", "letters, digits, '.', '_' and '-'"),
+                               ("api_key", r"[A-Za-z0-9_.-]{1,128}", "letters, digits, '.', '_' and '-' (it goes into a URL)"),
                                ("admin_user", r"[A-Za-z0-9_.@-]{1,64}", "a Kill Bill user name (no ':')")):
         if not isinstance(spec.get(key), str) or not re.fullmatch(pattern, spec[key]):
             b.problem(("killbill_tenant", key), f"{str(spec.get(key))[:60]!r} is not a plain word", hint)
-    for key in ("api_key_secret", "api_secret_secret", "admin_password_secret"):
+    for key in ("api_secret_secret", "admin_password_secret"):
         secret = catalog.secrets.get(spec.get(key))
         if secret is None or secret["kind"] == "rsa_keypair":
             b.problem(("killbill_tenant", key), f"{spec.get(key)!r} is not a password secret",
