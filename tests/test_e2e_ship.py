@@ -24,6 +24,8 @@ pytestmark = pytest.mark.e2e
 STAGING = "group_data/staging.py"
 RUN = Path("/run/docker-operator-e2e")
 DATA = Path("/var/lib/docker-operator-e2e")
+BRIDGE = "operator-e2e"
+STANDIN_BASE = "marketplace-local/base:bookworm"
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +34,14 @@ def operator(staging_stack, tmp_path_factory):
     RUN.mkdir(parents=True, exist_ok=True)
     sock = RUN / "docker.sock"
     log = open(tmp_path_factory.mktemp("operator") / "dockerd.log", "w")
+    # A bridge of its own: with --bridge=none, dockerd deletes the host's docker0 (the main
+    # engine's default network) at start.
+    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+    for argv in (["ip", "link", "add", BRIDGE, "type", "bridge"], ["ip", "addr", "add", "10.231.0.1/24", "dev", BRIDGE],
+                 ["ip", "link", "set", BRIDGE, "up"]):
+        subprocess.run(argv, check=True, capture_output=True)
     daemon = subprocess.Popen(["dockerd", "--data-root", str(DATA), "--exec-root", str(RUN / "exec"),
-                               "-H", f"unix://{sock}", "--pidfile", str(RUN / "dockerd.pid"), "--bridge=none",
+                               "-H", f"unix://{sock}", "--pidfile", str(RUN / "dockerd.pid"), f"--bridge={BRIDGE}",
                                "--iptables=false", "--ip-masq=false", "--containerd-namespace", "operator-e2e",
                                "--containerd-plugins-namespace", "operator-e2e-plugins"],
                               stdout=log, stderr=subprocess.STDOUT)
@@ -46,6 +54,9 @@ def operator(staging_stack, tmp_path_factory):
     daemon.terminate()
     daemon.wait(timeout=60)
     shutil.rmtree(DATA, ignore_errors=True)
+    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+    # the main engine's default network is intact (a `docker run` on it works)
+    assert docker(None, "run", "--rm", "--entrypoint", "true", STANDIN_BASE).returncode == 0
 
 
 def docker(env: dict | None, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
