@@ -199,8 +199,8 @@ monitoring: Monitoring = {
 # Kill Bill's tenant: every Kill Bill API call names one (X-Killbill-ApiKey and -ApiSecret, with
 # a Kill Bill user's basic auth). A release makes it once Kill Bill is healthy, through Kill Bill's
 # REST API as its admin (POST /1.0/kb/tenants, only when GET /1.0/kb/tenants?apiKey= answers 404:
-# a second deploy creates nothing), saying which in the release's log. The Connector and Kaui get
-# the key with {tenant:api_key} and the secret through secret_env.
+# a second deploy creates nothing), saying which in the release's log, then tells Kaui of it. The
+# Connector gets the key with {tenant:api_key} and the secret through secret_env.
 killbill_tenant: KillbillTenant = {
     # False: no tenant is made (or `service` is not enabled).
     "enabled": True,
@@ -214,6 +214,11 @@ killbill_tenant: KillbillTenant = {
     # The Kill Bill user that creates it (Kill Bill's admin: KB_ADMIN_PASSWORD) and its password.
     "admin_user": "admin",
     "admin_password_secret": "killbill_admin_password",
+    # The Kaui service told of the tenant, or None. The release signs in to Kaui as `admin_user`
+    # and, only when Kaui's tenant list lacks the API key, adds it on Kaui's own screen (Tenants,
+    # Add): Kaui writes its rows itself, the admin allowed on it and the API secret encrypted
+    # with Kaui's key. Kaui is reached through the edge, by its route at `/` on its hostname.
+    "kaui_service": "kaui",
 }
 # Disk hygiene. After every good release the releases beyond the newest `keep_releases` are
 # removed (never the current or the last good one), and so are the images only they used
@@ -664,6 +669,7 @@ class KillbillTenant(TypedDict, total=False):
     api_secret_secret: str
     admin_user: str
     admin_password_secret: str
+    kaui_service: str | None
 
 
 class Housekeeping(TypedDict, total=False):

@@ -1,21 +1,26 @@
 """Kill Bill's tenant on the staging target: the deploy leaves one that answers an authenticated
 call (through the edge, as the tunnel reaches Kill Bill), the Connector reports that it can
-authenticate, and a second release creates nothing. The Kill Bill stand-in keeps its tenants in
-the real killbill database and answers as Kill Bill's API does (401, 404, 201, 409)."""
+authenticate, Kaui knows it (a person who logs in to Kaui in Chromium sees it), and a second
+release creates nothing. The Kill Bill stand-in keeps its tenants in the real killbill database
+and answers as Kill Bill's API does (401, 404, 201, 409); the Kaui stand-in's screens write
+Kaui's own tables in the real kaui database."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
 import requests
 
+from tests.support.browser import Browser
 from tests.support.clone import Clone
-from tests.support.staging import psql, secret_values
+from tests.support.staging import NAS, REPO, psql, secret_values
 from tests.test_e2e_releases import newest, releases_dir
 
 pytestmark = pytest.mark.e2e
 STAGING = "group_data/staging.py"
+OUT = REPO / "out"
 
 
 def kb(catalog, method: str, path: str, **kw) -> requests.Response:
@@ -61,6 +66,9 @@ def test_a_second_release_creates_no_tenant_and_kill_bill_refuses_a_duplicate(st
     assert rid.endswith(commit[:7])
     applied = (releases_dir(staging_stack) / rid / "apply.log").read_text()  # the release's own output
     assert "(marketplace) is there: nothing to create" in applied
+    assert "tenant: Kaui lists marketplace (marketplace): nothing to add" in applied
+    assert psql(staging_stack, "SELECT count(*) FROM kaui_tenants", database="kaui") == "1"
+    assert psql(staging_stack, "SELECT count(*) FROM kaui_allowed_user_tenants", database="kaui") == "1"
     assert psql(staging_stack, "SELECT count(*) FROM tenants", database="killbill") == "1"
     created = [line for line in (releases_dir(staging_stack) / "audit.log").read_text().splitlines()
                if "created in Kill Bill" in line]
@@ -71,3 +79,53 @@ def test_a_second_release_creates_no_tenant_and_kill_bill_refuses_a_duplicate(st
     assert again.status_code == 409
     for name in ("killbill_api_secret", "killbill_admin_password"):
         assert values[name] not in output + applied, name  # never in the deploy's output or the release's
+
+
+def kaui_url(catalog, path: str = "/") -> str:
+    """Kaui through the edge as a browser reaches it (Chromium resolves *.localhost itself)."""
+    return f"http://{catalog.tenant_kaui.hostname}:{catalog.edge.host_port}{path}"
+
+
+def test_kaui_knows_the_tenant_and_the_admin(staging_stack):
+    kb_id = psql(staging_stack, "SELECT id FROM tenants WHERE api_key = 'marketplace'", database="killbill")
+    row = psql(staging_stack, "SELECT name, kb_tenant_id, api_key, encrypted_api_secret FROM kaui_tenants", database="kaui")
+    name, tenant_id, key, stored = row.split("|")
+    assert (name, tenant_id, key) == ("marketplace", kb_id, "marketplace")
+    assert stored.startswith("QEVuQw")  # base64 of symmetric-encryption's "@EnC" header
+    assert secret_values(staging_stack)["killbill_api_secret"] not in stored
+    allowed = psql(staging_stack, "SELECT u.kb_username FROM kaui_allowed_users u JOIN kaui_allowed_user_tenants l "
+                   "ON l.kaui_allowed_user_id = u.id JOIN kaui_tenants t ON t.id = l.kaui_tenant_id", database="kaui")
+    assert allowed == "admin"
+
+
+def test_a_person_who_logs_in_to_kaui_sees_the_tenant(staging_stack, tmp_path):
+    password = secret_values(staging_stack)["killbill_admin_password"]
+    with Browser(tmp_path / "profile") as browser:
+        browser.open(kaui_url(staging_stack))
+        assert browser.url().endswith("/users/sign_in") and "Log in to your account" in browser.text()
+        browser.fill_and_submit({"user_kb_username": "admin", "user_password": password + "x"})
+        assert browser.url().endswith("/users/sign_in") and "Invalid" in browser.text()
+        browser.fill_and_submit({"user_kb_username": "admin", "user_password": password})
+        shown = browser.text()
+        browser.screenshot(OUT / "kaui-signed-in.png")
+        assert browser.url() == kaui_url(staging_stack)
+        assert "Tenant: marketplace" in shown
+        assert "Kill Bill accepts this tenant's API key and secret" in shown  # Kaui decrypted the secret it keeps
+        browser.open(kaui_url(staging_stack, "/admin_tenants"))
+        browser.screenshot(OUT / "kaui-tenants.png")
+        assert "marketplace" in browser.text()
+
+
+def test_a_kaui_that_lost_the_tenant_is_told_again_and_a_form_without_its_token_is_refused(staging_stack):
+    psql(staging_stack, "DELETE FROM kaui_allowed_user_tenants; DELETE FROM kaui_tenants", database="kaui")
+    script = f"{staging_stack.deploy_root}/scripts/tenant.sh"
+    told = subprocess.run(["docker", "exec", NAS, "bash", script], capture_output=True, text=True)
+    assert told.returncode == 0, told.stdout + told.stderr
+    assert "tenant: added marketplace (marketplace) to Kaui, for admin" in told.stdout
+    assert psql(staging_stack, "SELECT count(*) FROM kaui_tenants", database="kaui") == "1"
+    again = subprocess.run(["docker", "exec", NAS, "bash", script], capture_output=True, text=True)
+    assert again.returncode == 0 and "Kaui lists marketplace (marketplace): nothing to add" in again.stdout
+    forged = requests.post(f"http://127.0.0.1:{staging_stack.edge.host_port}/users/sign_in",
+                           headers={"Host": staging_stack.tenant_kaui.hostname}, allow_redirects=False, timeout=10,
+                           data={"user[kb_username]": "admin", "user[password]": "x"})
+    assert forged.status_code == 422  # Rails' InvalidAuthenticityToken

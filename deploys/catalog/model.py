@@ -283,6 +283,15 @@ class Catalog:
         return spec
 
     @property
+    def tenant_kaui(self) -> Any | None:
+        """The route the release reaches Kaui by to tell it of the tenant, or None (no tenant, no
+        such service, or no route at / on a hostname)."""
+        name = self.tenant and self.tenant.get("kaui_service")
+        service = self.services.get(name) if name else None
+        routes = [r for r in service.routes if r.prefix in ("", "/")] if service else []
+        return routes[0] if routes else None
+
+    @property
     def monitoring_hostname(self) -> str | None:
         """The hostname the status page is served on, or None without one."""
         if not self.monitoring["enabled"] or "edge" not in self.services:

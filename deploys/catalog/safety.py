@@ -495,6 +495,14 @@ def killbill_tenant(catalog: Catalog, b: Draft) -> None:
         if secret is None or secret["kind"] == "rsa_keypair":
             b.problem(("killbill_tenant", key), f"{spec.get(key)!r} is not a password secret",
                       "a secret of kind password (generated) or provided")
+    kaui = spec.get("kaui_service")
+    if kaui is not None and (not isinstance(kaui, str) or kaui not in b.all_raw()):
+        b.problem(("killbill_tenant", "kaui_service"), f"{str(kaui)[:60]!r} is not a service of the catalog",
+                  "the Kaui service's name (kaui), or None to leave Kaui alone")
+    elif kaui in b.enabled_raw() and catalog.tenant and catalog.tenant_kaui is None:
+        b.problem(("killbill_tenant", "kaui_service"), f"{kaui!r} has no route at / on a hostname: the release "
+                  "signs in to it through the edge, and Kaui cannot live under a path prefix",
+                  f"a route {{'host': 'kaui', 'path': '/', 'service': {kaui!r}}}, or kaui_service None")
 
 
 def housekeeping(catalog: Catalog, b: Draft) -> None:

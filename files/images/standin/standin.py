@@ -9,7 +9,9 @@ real databases it is given, and says in every response that it is a stand-in:
                             API: GET/POST /1.0/kb/tenants (admin's basic auth; 404, 201, 409)
                             and a tenant's call, GET /1.0/kb/accounts/pagination (401 unless
                             X-Killbill-ApiKey/-ApiSecret are a tenant's)
-  standin kaui       :8080  GET /health           {"status": "UP"} (its tables and admin row exist)
+  standin kaui       :8080  GET /health           {"status": "UP"} (its tables and admin row exist);
+                            its screens: sign-in (checked against Kill Bill), tenants, admin
+                            tenants (the kaui_* rows, the API secret encrypted)
   standin condo      :PORT  GET /server-health?checks=postgres,redis  200 statusText "pass"
   standin cocorico   :80    GET / -> 302 /en/;  GET /en/  200 (MySQL and MongoDB checked)
   standin mongodb    :27017 MongoDB wire protocol: answers hello/ping (no auth, no storage)
@@ -36,7 +38,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-STANDIN = "stand-in: not the real application; answers its documented health route only"
+STANDIN = "stand-in: not the real application; it mimics only the documented routes the deploy uses"
 STARTED = time.time()
 
 
@@ -246,6 +248,8 @@ def killbill_api(path: str, query: dict, request: dict):
                             (tenant_id, body.get("externalKey"), body["apiKey"],
                              f"{salt}${_secret_hash(body['apiSecret'], salt)}"))
                 return 201, {}, {"Location": f"/1.0/kb/tenants/{tenant_id}"}
+            if path == "/1.0/kb/security/permissions" and method == "GET":  # what Kaui's sign-in asks
+                return 200, ["*"]
             if path == "/1.0/kb/accounts/pagination" and method == "GET":  # a call as a tenant
                 cur.execute("SELECT api_secret FROM tenants WHERE api_key = %s", (headers.get("X-Killbill-ApiKey"),))
                 row = cur.fetchone()
@@ -258,14 +262,266 @@ def killbill_api(path: str, query: dict, request: dict):
         conn.close()
 
 
-def kaui(path: str, query: dict) -> tuple[int, dict]:
-    if path != "/health":
-        return 404, {"error": "not found"}
-    # Its DDL loaded, and the admin row that lets Kill Bill's admin in.
-    err = check_postgres(os.environ["KAUI_CONFIG_DAO_URL"], os.environ.get("KAUI_CONFIG_DAO_USER"),
-                         os.environ.get("KAUI_CONFIG_DAO_PASSWORD"),
-                         "SELECT 1 FROM kaui_allowed_users WHERE kb_username = 'admin'")
-    return (200, {"status": "UP"}) if err is None else (503, {"status": "DOWN", "error": err})
+# -- Kaui: its sign-in, tenant screens and tables (kill-bill.org, Kaui; killbill-admin-ui) -------
+
+KAUI_SESSIONS: dict[str, dict] = {}  # the session cookie -> csrf token, user, selected tenant
+KAUI_COOKIE = "_kaui_session"
+
+
+def kaui_db():
+    import psycopg2
+
+    return psycopg2.connect(os.environ["KAUI_CONFIG_DAO_URL"][len("jdbc:"):], user=os.environ.get("KAUI_CONFIG_DAO_USER"),
+                            password=os.environ.get("KAUI_CONFIG_DAO_PASSWORD"), connect_timeout=3)
+
+
+def kaui_cipher():
+    """Kaui keeps a tenant's API secret with the symmetric-encryption gem (AES-256-CBC, a fixed IV:
+    `random_iv: false`; base64, the gem's "@EnC" header). The real one's key is in its image; this
+    stand-in's is derived from SECRET_KEY_BASE."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    seed = os.environ["SECRET_KEY_BASE"].encode()
+    key = hashlib.sha256(b"standin kaui key " + seed).digest()
+    iv = hashlib.sha256(b"standin kaui iv " + seed).digest()[:16]
+    return Cipher(algorithms.AES(key), modes.CBC(iv))
+
+
+def kaui_encrypt(text: str) -> str:
+    import base64
+
+    from cryptography.hazmat.primitives import padding
+
+    padder = padding.PKCS7(128).padder()
+    enc = kaui_cipher().encryptor()
+    data = enc.update(padder.update(text.encode()) + padder.finalize()) + enc.finalize()
+    return base64.b64encode(b"@EnC\x01\x00" + data).decode()
+
+
+def kaui_decrypt(stored: str) -> str:
+    import base64
+
+    from cryptography.hazmat.primitives import padding
+
+    raw = base64.b64decode(stored)
+    if not raw.startswith(b"@EnC"):
+        raise ValueError("not encrypted with Kaui's key")
+    dec = kaui_cipher().decryptor()
+    unpadder = padding.PKCS7(128).unpadder()
+    plain = dec.update(raw[6:]) + dec.finalize()
+    return (unpadder.update(plain) + unpadder.finalize()).decode()
+
+
+def kill_bill(method: str, path: str, auth: tuple[str, str], headers: dict | None = None,
+              body: dict | None = None) -> tuple[int, dict | list, dict]:
+    """A call to Kill Bill (KAUI_KILLBILL_URL) as Kaui makes it: status, JSON answer, headers."""
+    import base64
+    import urllib.error
+
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    request = urllib.request.Request(os.environ["KAUI_KILLBILL_URL"].rstrip("/") + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Basic {token}", "Accept": "application/json",
+                                              "Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}"), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.loads(exc.read() or b"{}")
+        except ValueError:
+            answer = {}
+        return exc.code, answer, dict(exc.headers)
+
+
+def html_escape(text) -> str:
+    import html
+
+    return html.escape(str(text), quote=True)
+
+
+def kaui_page(title: str, session: dict, body: str) -> str:
+    import secrets
+
+    session.setdefault("csrf", secrets.token_urlsafe(32))
+    flash = session.pop("flash", "")
+    who = f"<p>Signed in as {html_escape(session['user'])}</p>" if session.get("user") else ""
+    tenant = f"<p>Tenant: <b>{html_escape(session['tenant_name'])}</b></p>" if session.get("tenant_name") else ""
+    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html_escape(title)} - Kaui</title>"
+            f"<meta name=\"csrf-token\" content=\"{session['csrf']}\">"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #999;padding:.3em .6em}.standin{background:#fe9;padding:.5em}</style></head>"
+            f"<body><p class=\"standin\">Kaui STAND-IN: {STANDIN}</p>{who}{tenant}"
+            f"{'<p class=flash>' + html_escape(flash) + '</p>' if flash else ''}<h1>{html_escape(title)}</h1>"
+            f"{body}</body></html>")
+
+
+def kaui_form(session: dict, action: str, fields: str, button: str) -> str:
+    return (f"<form action=\"{action}\" method=\"post\">"
+            f"<input type=\"hidden\" name=\"authenticity_token\" value=\"{session['csrf']}\" autocomplete=\"off\" />"
+            f"{fields}<button type=\"submit\">{html_escape(button)}</button></form>")
+
+
+def kaui(path: str, query: dict, request: dict | None = None):
+    """Kaui as its screens behave (killbill-admin-ui: sessions, tenants, admin_tenants): Devise's
+    sign-in checks the user against Kill Bill (GET /1.0/kb/security/permissions) and Kaui's
+    allowed users; every form carries Rails' authenticity_token (422 without it); the tenant
+    screens read and write kaui_tenants, kaui_allowed_users and kaui_allowed_user_tenants in the
+    real kaui database. Not mimicked: falling back to the KAUI_KILLBILL_API_KEY tenant when a user
+    has none, so a user sees a tenant only through those tables."""
+    import secrets
+
+    request = request or {}
+    method, headers = request.get("method", "GET"), request.get("headers") or {}
+    if path == "/health":
+        # Its DDL loaded, and the admin row that lets Kill Bill's admin in.
+        err = check_postgres(os.environ["KAUI_CONFIG_DAO_URL"], os.environ.get("KAUI_CONFIG_DAO_USER"),
+                             os.environ.get("KAUI_CONFIG_DAO_PASSWORD"),
+                             "SELECT 1 FROM kaui_allowed_users WHERE kb_username = 'admin'")
+        return (200, {"status": "UP"}) if err is None else (503, {"status": "DOWN", "error": err})
+    cookies = dict(part.strip().split("=", 1) for part in (headers.get("Cookie") or "").split(";") if "=" in part)
+    sid = cookies.get(KAUI_COOKIE, "")
+    out: dict[str, str] = {}
+    if sid not in KAUI_SESSIONS:
+        sid = secrets.token_urlsafe(24)
+        KAUI_SESSIONS[sid] = {}
+        out["Set-Cookie"] = f"{KAUI_COOKIE}={sid}; path=/; HttpOnly; SameSite=Lax"
+    session = KAUI_SESSIONS[sid]
+    form = parse_qs((request.get("body") or b"").decode()) if method == "POST" else {}
+    field = lambda name: (form.get(name) or [""])[0]  # noqa: E731
+
+    def go(location: str, flash: str = ""):
+        if flash:
+            session["flash"] = flash
+        return 302, {"location": location}, out
+
+    if method == "POST" and (not session.get("csrf") or field("authenticity_token") != session["csrf"]):
+        return 422, "<h1>ActionController::InvalidAuthenticityToken</h1>", out
+    if path == "/users/sign_in" and method == "GET":
+        fields = ("<label>Username <input type=\"text\" name=\"user[kb_username]\" id=\"user_kb_username\"></label> "
+                  "<label>Password <input type=\"password\" name=\"user[password]\" id=\"user_password\"></label> ")
+        session.setdefault("csrf", secrets.token_urlsafe(32))
+        return 200, kaui_page("Log in to your account", session, kaui_form(session, "/users/sign_in", fields, "Log in")), out
+    if path == "/users/sign_in" and method == "POST":
+        user, password = field("user[kb_username]"), field("user[password]")
+        status, _, _ = kill_bill("GET", "/1.0/kb/security/permissions", (user, password))
+        with kaui_db() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM kaui_allowed_users WHERE kb_username = %s", (user,))
+            allowed = cur.fetchone() is not None
+        if status != 200 or not allowed:
+            return go("/users/sign_in", "Invalid Kb username or password.")
+        session.clear()  # a new session on sign-in, as Devise does
+        # Kaui's root user (KAUI_ROOT_USERNAME, admin) sees every tenant on the admin screens.
+        session.update(user=user, auth=(user, password), root=user == os.environ.get("KAUI_ROOT_USERNAME", "admin"),
+                       csrf=secrets.token_urlsafe(32))
+        return go("/tenants", "Signed in successfully.")
+    if not session.get("user"):
+        return go("/users/sign_in", "You need to sign in or sign up before continuing.")
+    with kaui_db() as conn, conn.cursor() as cur:
+        return kaui_signed_in(path, method, field, session, cur, go, out)
+
+
+def kaui_signed_in(path, method, field, session, cur, go, out):
+    """The screens behind the sign-in."""
+    import re
+
+    user = session["user"]
+    cur.execute("SELECT t.id, t.name, t.kb_tenant_id, t.api_key FROM kaui_tenants t "
+                "JOIN kaui_allowed_user_tenants l ON l.kaui_tenant_id = t.id "
+                "JOIN kaui_allowed_users u ON u.id = l.kaui_allowed_user_id WHERE u.kb_username = %s ORDER BY t.id", (user,))
+    mine = cur.fetchall()
+
+    def select(row):
+        session.update(tenant_id=row[0], tenant_name=row[1], kb_tenant_id=row[2])
+        return go("/")
+
+    if path == "/tenants" and method == "GET":
+        if not mine:
+            return go("/admin_tenants/new")
+        if len(mine) == 1:  # the choice is obvious: Kaui skips the screen
+            return select(mine[0])
+        rows = "".join(f"<li>{kaui_form(session, '/tenants/select_tenant', f'<input type=hidden name=kb_tenant_id value={html_escape(r[2])}>', r[1])}</li>"
+                       for r in mine)
+        return 200, kaui_page("Select a tenant", session, f"<ul>{rows}</ul>"), out
+    if path == "/tenants/select_tenant" and method == "POST":
+        chosen = [r for r in mine if r[2] == field("kb_tenant_id")]
+        return select(chosen[0]) if chosen else (404, "<h1>Not found</h1>", out)
+    if path == "/" and method == "GET":
+        if not session.get("tenant_id"):
+            return go("/tenants")
+        cur.execute("SELECT api_key, encrypted_api_secret FROM kaui_tenants WHERE id = %s", (session["tenant_id"],))
+        api_key, stored = cur.fetchone()
+        status, answer, _ = kill_bill("GET", "/1.0/kb/accounts/pagination", session["auth"],
+                                      {"X-Killbill-ApiKey": api_key, "X-Killbill-ApiSecret": kaui_decrypt(stored)})
+        count = len(answer) if isinstance(answer, list) else len(answer.get("accounts", []))
+        said = (f"Kill Bill accepts this tenant's API key and secret: {count} accounts"
+                if status == 200 else f"Kill Bill refused this tenant's API key and secret ({status})")
+        return 200, kaui_page("Accounts", session, f"<p id=\"kill-bill\">{html_escape(said)}</p>"), out
+    if path == "/admin_tenants" and method == "GET":
+        if session["root"]:
+            cur.execute("SELECT id, name, kb_tenant_id, api_key FROM kaui_tenants ORDER BY id")
+            mine = cur.fetchall()
+        rows = "".join(f"<tr><td><a href=\"/admin_tenants/{r[0]}\">{html_escape(r[1])}</a></td>"
+                       f"<td>{html_escape(r[2])}</td><td>{html_escape(r[3])}</td></tr>" for r in mine)
+        table = (f"<table id=\"tenants-table\"><thead><tr><th>Name</th><th>Tenant Id</th><th>Api Key</th></tr></thead>"
+                 f"<tbody>{rows}</tbody></table>")
+        return 200, kaui_page("Tenants", session, table), out
+    if path == "/admin_tenants/new" and method == "GET":
+        fields = "".join(f"<label>{label} <input type=\"{kind}\" name=\"tenant[{name}]\" id=\"tenant_{name}\" required></label> "
+                         for label, kind, name in (("Name", "text", "name"), ("API Key", "text", "api_key"),
+                                                   ("API Secret", "password", "api_secret")))
+        return 200, kaui_page("Add a tenant", session, kaui_form(session, "/admin_tenants", fields, "Save Tenant")), out
+    if path == "/admin_tenants" and method == "POST":
+        return kaui_create_tenant(field, session, cur, go, user)
+    shown = re.fullmatch(r"/admin_tenants/(\d+)", path)
+    if shown and method == "GET":
+        cur.execute("SELECT name, kb_tenant_id, api_key FROM kaui_tenants WHERE id = %s", (int(shown.group(1)),))
+        row = cur.fetchone()
+        if row is None:
+            return 404, "<h1>Not found</h1>", out
+        cur.execute("SELECT u.kb_username FROM kaui_allowed_users u JOIN kaui_allowed_user_tenants l "
+                    "ON l.kaui_allowed_user_id = u.id WHERE l.kaui_tenant_id = %s ORDER BY 1", (int(shown.group(1)),))
+        users = ", ".join(html_escape(u) for (u,) in cur.fetchall())
+        body = (f"<dl><dt>Name</dt><dd>{html_escape(row[0])}</dd><dt>Tenant Id</dt><dd>{html_escape(row[1])}</dd>"
+                f"<dt>Api Key</dt><dd>{html_escape(row[2])}</dd><dt>Allowed users</dt><dd>{users}</dd></dl>")
+        return 200, kaui_page(f"Tenant {row[0]}", session, body), out
+    return 404, "<h1>Not found</h1>", out
+
+
+def kaui_create_tenant(field, session, cur, go, user):
+    """AdminTenantsController#create: a tenant Kaui knows by name or key gets the user added
+    (a second add fails on the unique link, as in Kaui); otherwise Kill Bill's tenant is looked up
+    by its key, created when Kill Bill has none, and recorded with its secret encrypted."""
+    name, key, secret = field("tenant[name]"), field("tenant[api_key]"), field("tenant[api_secret]")
+    cur.execute("INSERT INTO kaui_allowed_users (kb_username, created_at, updated_at) VALUES (%s, now(), now()) "
+                "ON CONFLICT (kb_username) DO NOTHING", (user,))
+    cur.execute("SELECT id FROM kaui_allowed_users WHERE kb_username = %s", (user,))
+    (user_id,) = cur.fetchone()
+    cur.execute("SELECT id FROM kaui_tenants WHERE name = %s OR api_key = %s ORDER BY id LIMIT 1", (name, key))
+    old = cur.fetchone()
+    if old is None:
+        as_tenant = {"X-Killbill-ApiKey": key, "X-Killbill-ApiSecret": secret}
+        status, answer, _ = kill_bill("GET", f"/1.0/kb/tenants?apiKey={key}", session["auth"], as_tenant)
+        if status in (401, 404):
+            status, answer, _ = kill_bill("POST", "/1.0/kb/tenants", session["auth"], {"X-Killbill-CreatedBy": user},
+                                          {"apiKey": key, "apiSecret": secret, "externalKey": name})
+            if status == 409:
+                return go("/admin_tenants", f"Submitted credentials for {key} did not match the expected credentials.")
+            status, answer, _ = kill_bill("GET", f"/1.0/kb/tenants?apiKey={key}", session["auth"], as_tenant)
+        if status != 200:
+            return go("/admin_tenants", f"Failed to create the tenant: Kill Bill answered {status}")
+        cur.execute("INSERT INTO kaui_tenants (name, kb_tenant_id, api_key, encrypted_api_secret, created_at, updated_at) "
+                    "VALUES (%s, %s, %s, %s, now(), now()) RETURNING id", (name, answer["tenantId"], key, kaui_encrypt(secret)))
+        old = cur.fetchone()
+    # Kaui appends the link unconditionally: a second one breaks the unique index (a 500 there).
+    cur.execute("INSERT INTO kaui_allowed_user_tenants (kaui_allowed_user_id, kaui_tenant_id, created_at, updated_at) "
+                "VALUES (%s, %s, now(), now())", (user_id, old[0]))
+    cur.execute("SELECT id, name, kb_tenant_id FROM kaui_tenants WHERE id = %s", (old[0],))
+    row = cur.fetchone()
+    session.update(tenant_id=row[0], tenant_name=row[1], kb_tenant_id=row[2])
+    return go(f"/admin_tenants/{row[0]}", "Tenant was successfully configured")
 
 
 def condo(path: str, query: dict) -> tuple[int, dict]:
@@ -351,25 +607,32 @@ def serve_http(app, port: int, name: str, address: str = "0.0.0.0") -> None:
 
         def answer(self, method: str) -> None:
             parts = urlsplit(self.path)
-            if app is killbill:  # the one stand-in with an API beyond its health route
-                length = int(self.headers.get("Content-Length") or 0)
-                request = {"method": method, "headers": self.headers, "body": self.rfile.read(length)}
-                status, body, *extra = app(parts.path, parse_qs(parts.query), request)
-            elif method == "GET":
-                status, body, extra = *app(parts.path, parse_qs(parts.query)), []
+            length = int(self.headers.get("Content-Length") or 0)
+            request = {"method": method, "headers": self.headers, "body": self.rfile.read(length)}
+            try:
+                if app in (killbill, kaui):  # the stand-ins with more than a health route
+                    status, body, *extra = app(parts.path, parse_qs(parts.query), request)
+                elif method == "GET":
+                    status, body, *extra = app(parts.path, parse_qs(parts.query))
+                else:
+                    status, body, extra = 405, {"error": "method not allowed"}, []
+            except Exception as exc:  # noqa: BLE001 - what an app's unhandled error looks like: a 500
+                status, body, extra = 500, {"error": f"{type(exc).__name__}: {exc}".strip()}, []
+            headers = dict(extra[0]) if extra else {}
+            if status in (301, 302):
+                headers["Location"] = body["location"]
+            if isinstance(body, str):  # a page
+                data, kind = body.encode(), "text/html; charset=utf-8"
             else:
-                status, body, extra = 405, {"error": "method not allowed"}, []
-            headers = extra[0] if extra else {}
-            # What the edge passed on about the client, for the tests to see.
-            forwarded = {"for": self.headers.get("X-Forwarded-For"), "proto": self.headers.get("X-Forwarded-Proto")}
-            body = {"standin": f"{name} {STANDIN}", **body, "forwarded": forwarded}
-            data = json.dumps(body).encode()
+                if isinstance(body, dict):
+                    # What the edge passed on about the client, for the tests to see.
+                    forwarded = {"for": self.headers.get("X-Forwarded-For"), "proto": self.headers.get("X-Forwarded-Proto")}
+                    body = {"standin": f"{name} {STANDIN}", **body, "forwarded": forwarded}
+                data, kind = json.dumps(body).encode(), "application/json"
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
-            if status in (301, 302):
-                self.send_header("Location", body["location"])
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("X-Standin", name)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
