@@ -27,8 +27,12 @@ if _TARGET not in _catalog.targets():
 try:
     _validate.check(_TARGET)
     _connection = _catalog.connection(_TARGET)
+    _engine = _catalog.load(_TARGET).engine
 except _catalog.CatalogError as _error:
     sys.exit(f"{_error}\nNothing was touched: fix the catalog and run again.")
+if _engine != "compose":
+    sys.exit(f"target {_TARGET} runs on {_engine}: it is rendered, not deployed over SSH. "
+             f"`make render TARGET={_TARGET}` writes its manifests (docs/OUTGROW.md).")
 
 _address = _connection.pop("ssh_hostname", None) or _NAS
 if not _address:

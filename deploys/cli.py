@@ -14,6 +14,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     """Write every file the deploy would push for a target into OUT (secrets as placeholders)."""
     catalog = catalog_mod.load(args.target)
     out = Path(args.out)
+    if catalog.engine == "kubernetes":
+        from deploys.kubernetes import render as manifests
+
+        for path, text in manifests(catalog).items():
+            dest = out / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
+            dest.chmod(0o755 if path.endswith(".sh") else 0o644)
+        print(f"rendered the Kubernetes manifests of target {catalog.target!r} into {out}; apply them with:\n"
+              f"  sh {out}/create-secrets.sh && kubectl apply -k {out}")
+        return 0
     files = render(catalog)
     for path, managed in files.items():
         dest = out / path

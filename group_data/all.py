@@ -230,6 +230,31 @@ housekeeping: Housekeeping = {
     "log_max_kib": 1024,
     "log_keep": 4,
 }
+# What runs the stack: "compose" (Docker Compose on the target, converged over SSH) or "kubernetes"
+# (manifests only: `make render TARGET=k8s` writes them, the operator applies them with kubectl;
+# a deploy refuses such a target). See docs/OUTGROW.md.
+engine: Literal["compose", "kubernetes"] = "compose"
+# The manifests of engine "kubernetes" (deploys/kubernetes.py).
+kubernetes: Kubernetes = {
+    # The Kubernetes version the manifests are validated against (kubernetes-validate's schemas).
+    "version": "1.34.0",
+    # None: the project name.
+    "namespace": None,
+    # The Ingress class: ingress-nginx (its rewrite-target strips /billing's prefix).
+    "ingress_class": "nginx",
+    # The namespace of the ingress controller's pods: the NetworkPolicies let them in.
+    "ingress_namespace": "ingress-nginx",
+    # Where cloudflared sends every hostname: the ingress controller's Service.
+    "ingress_origin": "http://ingress-nginx-controller.ingress-nginx.svc.cluster.local",
+    # The PVCs of the databases' StatefulSets: None is the cluster's default class.
+    "storage_class": None,
+    "volume_size": "10Gi",
+    # Where the images the NAS builds itself (`build`: the Connector) are pushed for the
+    # cluster to pull (None: their local tag, for a cluster that shares this Docker's images).
+    "registry": None,
+    # Replicas of a stateless service (a database, with its volume, always runs one).
+    "replicas": {},
+}
 # What a DSM task is unless it says otherwise.
 dsm_task_defaults: DsmTask = {"enabled": True, "args": [], "on": None, "at": None, "every_min": None,
                               "every_hours": None}
@@ -670,6 +695,18 @@ class KillbillTenant(TypedDict, total=False):
     admin_user: str
     admin_password_secret: str
     kaui_service: str | None
+
+
+class Kubernetes(TypedDict, total=False):
+    version: str
+    namespace: str | None
+    ingress_class: str
+    ingress_namespace: str
+    ingress_origin: str
+    storage_class: str | None
+    volume_size: str
+    registry: str | None
+    replicas: dict[str, int]
 
 
 class Housekeeping(TypedDict, total=False):

@@ -36,6 +36,8 @@ def catalog(draft: Draft) -> Catalog:
         monitoring=dict(raw["monitoring"]),
         killbill_tenant=dict(raw["killbill_tenant"]),
         housekeeping=dict(raw["housekeeping"]),
+        engine=raw["engine"],
+        kubernetes=dict(raw["kubernetes"]),
         preflight=dict(raw["preflight"]),
         container_logs=dict(raw["container_logs"]),
         require_clean_tree=bool(raw["require_clean_tree"]),

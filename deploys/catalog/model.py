@@ -163,6 +163,8 @@ class Catalog:
     monitoring: dict[str, Any]
     killbill_tenant: dict[str, Any]
     housekeeping: dict[str, Any]
+    engine: str
+    kubernetes: dict[str, Any]
     dsm_tasks: dict[str, dict[str, Any]]
     preflight: dict[str, Any]
     container_logs: dict[str, Any]

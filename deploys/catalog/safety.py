@@ -517,4 +517,47 @@ def housekeeping(catalog: Catalog, b: Draft) -> None:
             b.problem(("housekeeping", key), f"{value!r} is out of bounds", hint)
 
 
-RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts, monitoring, killbill_tenant, housekeeping]
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def kubernetes(catalog: Catalog, b: Draft) -> None:
+    """Engine kubernetes: names the API accepts, sizes it reads, replicas only where no volume
+    pins a pod, and a tunnel of the stack's own (the shared one is the NAS's other site's)."""
+    if catalog.engine != "kubernetes":
+        return
+    spec = b.raw["kubernetes"]
+    namespace = spec.get("namespace") or catalog.project_name
+    if not isinstance(namespace, str) or not re.fullmatch(DNS_LABEL, namespace):
+        b.problem(("kubernetes", "namespace"), f"{str(namespace)[:70]!r} is not a Kubernetes namespace",
+                  "lowercase letters, digits and '-', at most 63 (None takes project_name)")
+    checks = (("version", r"1\.\d{1,2}\.\d{1,2}", "a Kubernetes version such as 1.34.0"),
+              ("volume_size", r"[1-9]\d{0,5}(Mi|Gi|Ti)", "a size such as 10Gi"),
+              ("ingress_class", DNS_LABEL, "the IngressClass's name (nginx)"),
+              ("ingress_namespace", DNS_LABEL, "the ingress controller's namespace (ingress-nginx)"),
+              ("ingress_origin", r"https?://[A-Za-z0-9.-]+(:\d{1,5})?/?", "the controller's Service URL"))
+    for key, pattern, hint in checks:
+        if not isinstance(spec.get(key), str) or not re.fullmatch(pattern, spec[key]):
+            b.problem(("kubernetes", key), f"{str(spec.get(key))[:70]!r} is not valid here", hint)
+    for key in ("storage_class", "registry"):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,200}", value)):
+            b.problem(("kubernetes", key), f"{str(value)[:70]!r} is not valid here", "a plain name, or None")
+    for name, count in (spec.get("replicas") or {}).items():
+        service = catalog.services.get(name)
+        if service is None:
+            b.problem(("kubernetes", "replicas", name), "is not an enabled service", "a service's name")
+        elif any(not dst.endswith(":ro") for dst in service.volumes.values()):
+            b.problem(("kubernetes", "replicas", name), f"{name} keeps data in a volume: it runs once (a StatefulSet)",
+                      "drop it from replicas")
+        elif not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 50:
+            b.problem(("kubernetes", "replicas", name), f"{count!r} is not a number of replicas", "1 to 50")
+    for name in catalog.services:
+        if not re.fullmatch(DNS_LABEL, name):
+            b.problem(("services", name), "is not a Kubernetes object name", "lowercase letters, digits and '-'")
+    if catalog.tunnel["mode"] == "shared" and "cloudflared" in b.enabled_raw():
+        b.problem(("tunnel", "mode"), "shared is the NAS's other site's cloudflared: a cluster runs its own",
+                  "local (a credentials file) or remote (a token)")
+
+
+RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts, monitoring, killbill_tenant,
+         housekeeping, kubernetes]
