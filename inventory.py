@@ -30,7 +30,7 @@ try:
     _engine = _catalog.load(_TARGET).engine
 except _catalog.CatalogError as _error:
     sys.exit(f"{_error}\nNothing was touched: fix the catalog and run again.")
-if _engine != "compose":
+if _engine == "kubernetes":
     sys.exit(f"target {_TARGET} runs on {_engine}: it is rendered, not deployed over SSH. "
              f"`make render TARGET={_TARGET}` writes its manifests (docs/OUTGROW.md).")
 

@@ -72,12 +72,12 @@ def stack_containers(docker, catalog) -> dict[str, dict]:
     """service -> {state, health, ports} of the stack's containers, read once per module."""
     import json
 
-    ids = docker("ps", "-aq", "--filter", f"label={layout.PROJECT_LABEL}={catalog.project_name}").split()
+    ids = docker("ps", "-aq", "--filter", f"label={layout.project_label(catalog.engine)}={catalog.project_name}").split()
     if not ids:
         return {}
     found = {}
     for item in json.loads(docker("inspect", *ids)):
-        name = item["Config"]["Labels"].get(layout.SERVICE_LABEL)
+        name = item["Config"]["Labels"].get(layout.service_label(catalog.engine))
         found[name] = {"state": item["State"]["Status"],
                        "health": (item["State"].get("Health") or {}).get("Status", "none"),
                        "ports": item["HostConfig"].get("PortBindings") or {}}

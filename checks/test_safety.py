@@ -16,8 +16,8 @@ PRIVATE_KEYS = layout.KEY_MOUNTS["private"][1]  # where a private key is mounted
 @pytest.fixture(scope="module")
 def inspected(docker, catalog) -> dict[str, dict]:
     """service -> `docker inspect` of its container."""
-    ids = docker("ps", "-q", "--filter", f"label={layout.PROJECT_LABEL}={catalog.project_name}").split()
-    return {item["Config"]["Labels"][layout.SERVICE_LABEL]: item
+    ids = docker("ps", "-q", "--filter", f"label={layout.project_label(catalog.engine)}={catalog.project_name}").split()
+    return {item["Config"]["Labels"][layout.service_label(catalog.engine)]: item
             for item in json.loads(docker("inspect", *ids))} if ids else {}
 
 

@@ -80,6 +80,18 @@ KEY_MOUNTS = {"private": (SECRET_KEYS, "/run/secrets/marketplace", "{name}.pem")
 # a service's definition and mounted config).
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+# On engine swarm: the stack's namespace (set by `docker stack deploy`) and the catalog's service
+# name (set by the stack file; Swarm's own is PROJECT_SERVICE).
+SWARM_PROJECT_LABEL = "com.docker.stack.namespace"
+SWARM_SERVICE_LABEL = "marketplace.service"
+# Engine swarm: the stack file is COMPOSE_FILE (`docker stack deploy -c` reads Compose's format);
+# the entrypoint that hands a service its secret env, and the images' entrypoints as read on the
+# target (scripts/stack.sh writes it before each deploy).
+SWARM_WITH_ENV = "swarm/with-env.sh"
+SWARM_ENTRYPOINTS = "swarm/entrypoints.yml"
+SWARM_DATABASES = "docker-compose.databases.yml"  # the stack file's database servers alone (beside it: `file:` paths are relative to the first file)
+# Folders whose every file the deploy renders: on engine swarm they become Swarm configs.
+RENDERED_FOLDERS = (EDGE_CONF, CLOUDFLARED)
 CONFIG_HASH_LABEL = "marketplace.config-hash"
 
 
@@ -115,7 +127,21 @@ class ManagedFile:
 
 # `docker inspect -f` of the stack's containers (scripts' stack_state, the state command):
 # SERVICE STATE HEALTH IMAGE-TAG IMAGE-ID CONFIG-HASH, space-separated, "-" for no hash.
-STATE_FORMAT = (f'{{{{index .Config.Labels "{SERVICE_LABEL}"}}}} {{{{.State.Status}}}} '
-                "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
-                "{{.Config.Image}} {{.Image}} "
-                f'{{{{with index .Config.Labels "{CONFIG_HASH_LABEL}"}}}}{{{{.}}}}{{{{else}}}}-{{{{end}}}}')
+def project_label(engine: str) -> str:
+    """The container label that names the stack's project on this engine."""
+    return SWARM_PROJECT_LABEL if engine == "swarm" else PROJECT_LABEL
+
+
+def service_label(engine: str) -> str:
+    """The container label that names the catalog's service on this engine."""
+    return SWARM_SERVICE_LABEL if engine == "swarm" else SERVICE_LABEL
+
+
+def state_format(engine: str) -> str:
+    return (f'{{{{index .Config.Labels "{service_label(engine)}"}}}} {{{{.State.Status}}}} '
+            "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
+            "{{.Config.Image}} {{.Image}} "
+            f'{{{{with index .Config.Labels "{CONFIG_HASH_LABEL}"}}}}{{{{.}}}}{{{{else}}}}-{{{{end}}}}')
+
+
+STATE_FORMAT = state_format("compose")

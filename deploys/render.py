@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from deploys import dsm, layout
+from deploys.swarm import WITH_ENV, StackFile, hash_variable
 from deploys.catalog import REPO, Catalog, Service
 from deploys.ingress import tunnel_rules
 from deploys.layout import COMPOSE_FILE, ManagedFile
@@ -70,7 +71,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     """Every managed file, keyed by its path under deploy_root."""
     ddl = ddl_files(catalog)
     ctx = {**shell_context(catalog), "image_tag": lambda s: image_tag(catalog, s),
-           "context_dir": context_dir,
+           "context_dir": context_dir, "swarm_hash_variable": hash_variable,
            "tunnel_rules": tunnel_rules(catalog) if "edge" in catalog.services else [],
            "ddl_files": {db: list(paths) for db, paths in ddl.items()},
            "database_services": sorted({db["service"] for db in catalog.databases.values()
@@ -115,7 +116,15 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     add(layout.ENV_FILE, "env.j2")
     # Last: the compose file labels each service with the hash of the config it mounts, so
     # a changed nginx or cloudflared config recreates exactly that service.
-    add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
+    if catalog.engine == "swarm":
+        files[layout.SWARM_WITH_ENV] = ManagedFile(layout.SWARM_WITH_ENV, WITH_ENV.read_bytes(), 0o644)
+        add(layout.script("stack"), "scripts/stack.sh.j2", 0o755)
+        stack = StackFile(catalog, files, lambda s: image_tag(catalog, s), lambda s: config_hash(files, s))
+        files[COMPOSE_FILE] = ManagedFile(COMPOSE_FILE, stack.render().encode(), 0o644)
+        databases = set(ctx["database_services"])
+        files[layout.SWARM_DATABASES] = ManagedFile(layout.SWARM_DATABASES, stack.render(databases).encode(), 0o644)
+    else:
+        add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
     # Last of all: a release records (and a rollback restores) every managed file, itself too.
     add(layout.script("release"), "scripts/release.sh.j2", 0o755,
         managed=sorted([*files, layout.script("release")]))

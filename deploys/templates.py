@@ -112,5 +112,7 @@ def shell_context(catalog: Catalog) -> dict:
     """What every shell template may use besides the catalog."""
     edge = catalog.services.get("edge")
     edge_url = f"http://{catalog.bind_address}:{edge.host_port}" if edge and edge.host_port else ""
-    return {"c": catalog, "state_format": layout.STATE_FORMAT, "edge_url": edge_url,
+    return {"c": catalog, "state_format": layout.state_format(catalog.engine), "edge_url": edge_url,
+            "project_label": layout.project_label(catalog.engine),
+            "service_label": layout.service_label(catalog.engine),
             "engines": DB_ENGINES, "sync_jobs": catalog.sync_jobs}

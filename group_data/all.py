@@ -230,10 +230,23 @@ housekeeping: Housekeeping = {
     "log_max_kib": 1024,
     "log_keep": 4,
 }
-# What runs the stack: "compose" (Docker Compose on the target, converged over SSH) or "kubernetes"
-# (manifests only: `make render TARGET=k8s` writes them, the operator applies them with kubectl;
-# a deploy refuses such a target). See docs/OUTGROW.md.
-engine: Literal["compose", "kubernetes"] = "compose"
+# What runs the stack: "compose" (Docker Compose on the target, converged over SSH), "swarm" (a
+# stack file converged with `docker stack deploy` on a swarm manager, over the same SSH path and
+# release machinery) or "kubernetes" (manifests only: `make render TARGET=k8s` writes them, the
+# operator applies them with kubectl; a deploy refuses such a target). See docs/OUTGROW.md.
+engine: Literal["compose", "swarm", "kubernetes"] = "compose"
+# The stack file of engine "swarm" (deploys/swarm.py, templates/docker-stack.yml.j2).
+swarm: Swarm = {
+    # The node label that marks the node holding the stack's data: every service with a bind
+    # mount (its data, its secrets folder, a log it shares) runs there only. Put it on one node
+    # before the first deploy: docker node update --label-add marketplace.data=true NODE
+    "data_label": "marketplace.data=true",
+    # Replicas of a service with no bind mount (the rest run once, on the data node).
+    "replicas": {},
+    # How long Swarm watches a started task for failure before it calls an update done; a task
+    # that fails within it (exits, or turns unhealthy) makes Swarm roll the service back.
+    "update_monitor_s": 30,
+}
 # The manifests of engine "kubernetes" (deploys/kubernetes.py).
 kubernetes: Kubernetes = {
     # The Kubernetes version the manifests are validated against (kubernetes-validate's schemas).
@@ -707,6 +720,12 @@ class Kubernetes(TypedDict, total=False):
     volume_size: str
     registry: str | None
     replicas: dict[str, int]
+
+
+class Swarm(TypedDict, total=False):
+    data_label: str
+    replicas: dict[str, int]
+    update_monitor_s: int
 
 
 class Housekeeping(TypedDict, total=False):

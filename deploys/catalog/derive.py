@@ -38,6 +38,7 @@ def catalog(draft: Draft) -> Catalog:
         housekeeping=dict(raw["housekeeping"]),
         engine=raw["engine"],
         kubernetes=dict(raw["kubernetes"]),
+        swarm=dict(raw["swarm"]),
         preflight=dict(raw["preflight"]),
         container_logs=dict(raw["container_logs"]),
         require_clean_tree=bool(raw["require_clean_tree"]),

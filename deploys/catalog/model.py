@@ -165,6 +165,7 @@ class Catalog:
     housekeeping: dict[str, Any]
     engine: str
     kubernetes: dict[str, Any]
+    swarm: dict[str, Any]
     dsm_tasks: dict[str, dict[str, Any]]
     preflight: dict[str, Any]
     container_logs: dict[str, Any]

@@ -16,6 +16,7 @@ from typing import Any
 
 from deploys.catalog.draft import REPO, Draft
 from deploys.catalog.model import MACRO, Catalog
+from deploys import layout
 from deploys.layout import STATUS_PATH
 
 # -- names: one pattern each; they become paths, shell words, SQL identifiers, compose keys ----
@@ -559,5 +560,59 @@ def kubernetes(catalog: Catalog, b: Draft) -> None:
                   "local (a credentials file) or remote (a token)")
 
 
+# What `docker stack deploy` (Debian's 20.10) does not carry to a service: refused, not dropped.
+SWARM_UNSUPPORTED = {"privileged", "cap_add", "cap_drop", "devices", "pid", "ipc", "uts", "userns_mode", "cgroup",
+                     "cgroup_parent", "security_opt", "network_mode", "container_name", "links", "volumes_from",
+                     "depends_on", "restart", "mem_limit", "mem_reservation", "cpus", "cpu_shares", "shm_size",
+                     "sysctls", "ulimits", "tmpfs_size", "runtime", "scale", "extra_hosts_gateway"}
+
+
+def swarm(catalog: Catalog, b: Draft) -> None:
+    """Engine swarm: a stack `docker stack deploy` runs as the catalog says, or a refusal that
+    names the key (deploys/swarm.py says why each holds)."""
+    if catalog.engine != "swarm":
+        return
+    from deploys.swarm import pinned  # noqa: PLC0415: the stack file's own notion of pinned
+    spec = b.raw["swarm"]
+    if not isinstance(spec.get("data_label"), str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}=[A-Za-z0-9._-]{1,63}",
+                                                                       spec["data_label"]):
+        b.problem(("swarm", "data_label"), f"{str(spec.get('data_label'))[:70]!r} is not a node label",
+                  "KEY=VALUE, e.g. marketplace.data=true")
+    monitor = spec.get("update_monitor_s")
+    if not isinstance(monitor, int) or isinstance(monitor, bool) or not 5 <= monitor <= 600:
+        b.problem(("swarm", "update_monitor_s"), f"{monitor!r} is not a number of seconds", "5 to 600")
+    for name, count in (spec.get("replicas") or {}).items():
+        service = catalog.services.get(name)
+        if service is None:
+            b.problem(("swarm", "replicas", name), "is not an enabled service", "a service's name")
+        elif pinned(service):
+            b.problem(("swarm", "replicas", name),
+                      f"{name} mounts a folder of the data node ({', '.join(sorted(service.volumes))}): it runs once, there",
+                      "drop it from replicas")
+        elif not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 20:
+            b.problem(("swarm", "replicas", name), f"{count!r} is not a number of replicas", "1 to 20")
+    for name, service in catalog.services.items():
+        for key in sorted(SWARM_UNSUPPORTED & set(service.compose)):
+            b.problem(("services", name, "compose", key), f"`docker stack deploy` does not carry {key} to a service",
+                      "drop it for this target, or run the service on engine compose")
+        if service.release_tasks:
+            b.problem(("services", name, "release_tasks"),
+                      "release tasks run in one-off Compose containers, which a swarm target has not",
+                      f"set services = {{{name!r}: {{'release_tasks': {{}}}}}} in the target and run them by hand "
+                      "before the deploy (docs/OUTGROW.md)")
+        if service.published and not service.public:
+            b.problem(("services", name, "host_port"),
+                      f"Swarm publishes on every address of the node (no host_ip), not only {catalog.bind_address}",
+                      "None (reach it through the edge), or public=True if every address is meant "
+                      "(and firewall the nodes)")
+        for src, dst in service.volumes.items():
+            if src in layout.RENDERED_FOLDERS and not dst.endswith(":ro"):
+                b.problem(("services", name, "volumes", src), "a rendered folder becomes Swarm configs, which are read-only",
+                          f"mount it read-only: {dst}:ro")
+    if catalog.tunnel["mode"] == "shared" and "cloudflared" in b.enabled_raw():
+        b.problem(("tunnel", "mode"), "shared is the NAS's other site's cloudflared, a Compose container: a swarm runs its own",
+                  "local (a credentials file) or remote (a token)")
+
+
 RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts, monitoring, killbill_tenant,
-         housekeeping, kubernetes]
+         housekeeping, kubernetes, swarm]
