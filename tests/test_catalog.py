@@ -179,7 +179,7 @@ def test_unknown_target_is_refused():
 # -- targets: a file of group_data that says how to reach it ----------------------------------
 
 def test_targets_are_the_group_data_files_that_say_how_to_reach_them():
-    assert catalog_mod.targets() == ["k8s", "local", "production", "staging"]  # not all.py, not standins.py
+    assert catalog_mod.targets() == ["k8s", "local", "production", "staging", "swarm"]  # not all.py, not standins.py
 
 
 def test_a_new_target_is_a_file_and_nothing_else(group_data):

@@ -101,4 +101,4 @@ def test_make_route_answers_for_the_target_that_serves_the_host():
     assert "target local" not in out and "=> service killbill" in out
     everywhere = subprocess.run([sys.executable, "-m", "deploys.cli", "route", "https://nope.invalid/"],
                                 capture_output=True, text=True, check=True).stdout
-    assert everywhere.count("=> http_status:404") == 4
+    assert everywhere.count("=> http_status:404") == 5

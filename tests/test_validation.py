@@ -15,13 +15,16 @@ from deploys import catalog as catalog_mod
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = yaml.safe_load((REPO / "tests/fixtures/bad_catalogs.yaml").read_text())
-BASE = {"local": 'extends = ["standins"]\n', "production": ""}
+BASE = {"local": 'extends = ["standins"]\n', "production": "", "swarm": 'extends = ["swarm"]\n'}
+# A case of the swarm target is a file of its own that extends group_data/swarm.py.
+FILE = {"swarm": "swarm_case"}
 
 
 def problems_for(group_data, target: str, text: str) -> list[catalog_mod.Problem]:
-    root = group_data(target, BASE[target] + text + "\n")
+    name = FILE.get(target, target)
+    root = group_data(name, BASE[target] + text + "\n")
     with pytest.raises(catalog_mod.CatalogError) as err:
-        catalog_mod.load(target, root)
+        catalog_mod.load(name, root)
     return err.value.problems
 
 
