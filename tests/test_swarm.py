@@ -1,0 +1,131 @@
+"""The Swarm stack file (engine "swarm"): what `docker stack deploy` reads is the catalog as Swarm
+can run it (deploys/swarm.py says why each rule holds), with no secret value in it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploys import layout
+from deploys.catalog import load
+from deploys.render import render
+from deploys.swarm import WITH_ENV, hash_variable
+
+SWARM_READS_NOT = {"mem_limit", "depends_on", "build", "container_name", "restart"}
+
+
+@pytest.fixture(scope="module")
+def swarm():
+    return load("swarm")
+
+
+@pytest.fixture(scope="module")
+def files(swarm):
+    return render(swarm)
+
+
+@pytest.fixture(scope="module")
+def stack(files):
+    return yaml.safe_load(files[layout.COMPOSE_FILE].content)
+
+
+def test_every_enabled_service_is_a_swarm_service_and_nothing_swarm_ignores_is_left(swarm, stack):
+    assert set(stack["services"]) == set(swarm.services)
+    for name, spec in stack["services"].items():
+        assert not SWARM_READS_NOT & set(spec), name
+        assert spec["deploy"]["endpoint_mode"] == "dnsrr", name  # no IPVS on Debian's kernel nor DSM's
+        assert spec["labels"][layout.SWARM_SERVICE_LABEL] == name
+    assert all(net["driver"] == "overlay" for net in stack["networks"].values())
+
+
+def test_memory_limits_are_deploy_resources(swarm, stack):
+    for name, service in swarm.services.items():
+        limits = stack["services"][name]["deploy"].get("resources", {}).get("limits", {})
+        assert limits.get("memory") == service.mem_limit, name
+
+
+def test_published_ports_are_the_nodes_own_and_only_the_edge_publishes(swarm, stack):
+    published = {name: spec["ports"] for name, spec in stack["services"].items() if "ports" in spec}
+    assert list(published) == ["edge"]
+    [port] = published["edge"]
+    assert port == {"target": 80, "published": 3100 + swarm.port_offset, "protocol": "tcp", "mode": "host"}
+
+
+def test_a_service_with_data_runs_once_on_the_data_node_stopping_the_old_task_first(stack):
+    postgres = stack["services"]["postgres"]
+    assert postgres["deploy"]["replicas"] == 1
+    assert postgres["deploy"]["placement"] == {"constraints": ["node.labels.marketplace.data == true"]}
+    assert postgres["deploy"]["update_config"]["order"] == "stop-first"
+    assert postgres["deploy"]["update_config"]["failure_action"] == "rollback"
+    [mount] = postgres["volumes"]
+    assert mount["type"] == "bind" and mount["source"].startswith("/var/lib/marketplace/swarm/")
+
+
+def test_the_edge_spreads_one_replica_per_node_starting_the_new_task_first(stack):
+    edge = stack["services"]["edge"]["deploy"]
+    assert edge["replicas"] == 2 and edge["placement"] == {"max_replicas_per_node": 1}
+    assert edge["update_config"]["order"] == "start-first" and edge["rollback_config"]["order"] == "start-first"
+
+
+def test_rendered_files_are_configs_named_after_their_content(swarm, group_data):
+    before = yaml.safe_load(render(swarm)[layout.COMPOSE_FILE].content)
+    changed = load("swarm_edge", group_data("swarm_edge", 'extends = ["swarm"]\n'
+                                                          'routes = {"billing": {"path": "/kb"}}\n'))
+    after = yaml.safe_load(render(changed)[layout.COMPOSE_FILE].content)
+    key = "edge_conf.d_marketplace.conf"
+    assert before["configs"][key]["file"] == f"./{layout.EDGE_CONF}/marketplace.conf"
+    assert before["configs"][key]["name"] != after["configs"][key]["name"]  # a new config rolls the edge
+    unchanged = "edge_conf.d_proxy_headers.inc"
+    assert before["configs"][unchanged]["name"] == after["configs"][unchanged]["name"]
+    assert {c["target"] for c in before["services"]["edge"]["configs"]} == {
+        "/etc/nginx/conf.d/marketplace.conf", "/etc/nginx/conf.d/proxy_headers.inc"}
+
+
+def test_secret_env_is_a_swarm_secret_named_by_a_hash_only_the_target_knows(swarm, files, stack):
+    killbill = stack["services"]["killbill"]
+    assert "environment" not in killbill or not any("PASSWORD" in k for k in killbill["environment"])
+    assert killbill["secrets"] == [{"source": "killbill_env", "target": "env", "mode": 0o444}]
+    assert stack["secrets"]["killbill_env"] == {
+        "name": f"marketplace-swarm_killbill_env_${{{hash_variable('killbill')}}}",
+        "file": f"./{layout.secret_env_file('killbill')}"}
+    assert killbill["entrypoint"] == ["/bin/sh", "/run/marketplace/with-env.sh"]
+    assert "command" not in killbill  # the image's own, from stack.sh's entrypoints file
+    # its health check reads the same env, through the same wrapper
+    assert killbill["healthcheck"]["test"][:3] == ["CMD", "/bin/sh", "/run/marketplace/with-env.sh"]
+    # nothing the target makes secret is in a file the stack file names in full
+    text = files[layout.COMPOSE_FILE].content.decode()
+    assert "PASSWORD=" not in text and "password:" not in text.lower()
+
+
+def test_the_databases_file_holds_the_databases_alone(files, swarm):
+    databases = yaml.safe_load(files[layout.SWARM_DATABASES].content)
+    assert set(databases["services"]) == {"postgres", "redis"}
+    assert set(databases["networks"]) == {n for n in swarm.networks if n.startswith("db-")}
+
+
+def test_with_env_exports_each_line_literally_and_runs_the_image_command(tmp_path):
+    script = tmp_path / "with-env.sh"
+    script.write_text(WITH_ENV.read_text().replace("/run/secrets/env", str(tmp_path / "env")))
+    (tmp_path / "env").write_text("A=$(touch pwned) `id` 'q' \"d\" x=y\n# a comment\nB=two words\nC=no newline")
+    out = subprocess.run(["sh", str(script), "sh", "-c", 'printf "%s|%s|%s" "$A" "$B" "$C"'],
+                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    assert out == "$(touch pwned) `id` 'q' \"d\" x=y|two words|no newline"
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(not shutil.which("docker"), reason="docker CLI")
+def test_compose_reads_the_stack_file(files, tmp_path):
+    """Compose's parser knows the compose-spec Swarm reads: the file is well-formed."""
+    for path, f in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(f.content)
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", hash_variable("killbill"): "0" * 12,
+           **{hash_variable(s): "0" * 12 for s in ("connector", "postgres", "redis", "edge")}}
+    run = subprocess.run(["docker", "compose", "-f", str(tmp_path / layout.COMPOSE_FILE), "config", "-q"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
