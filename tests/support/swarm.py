@@ -92,13 +92,13 @@ class TwoNodeSwarm:
         return dict(line.split() for line in out.splitlines())
 
     def tasks(self, service: str) -> list[tuple[str, str]]:
-        """(node address, state) of a swarm service's running tasks."""
+        """(node address, state) of a swarm service's tasks meant to run (by node ID: both nodes
+        share this machine's hostname)."""
         nodes = self.nodes()
-        out = sh("docker", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}",
-                 "--no-trunc", f"{self.catalog.project_name}_{service}").stdout
-        names = {sh("docker", "node", "inspect", "-f", "{{.Description.Hostname}}", i).stdout.strip(): a
-                 for i, a in nodes.items()}
-        return [(names.get(line.split()[0], line.split()[0]), line.split(None, 1)[1]) for line in out.splitlines()]
+        ids = sh("docker", "service", "ps", "-q", "--filter", "desired-state=running",
+                 f"{self.catalog.project_name}_{service}").stdout.split()
+        out = sh("docker", "inspect", "-f", "{{.NodeID}} {{.Status.State}}", *ids).stdout if ids else ""
+        return [(nodes.get(node, node), state) for node, state in (line.split() for line in out.splitlines())]
 
     def down(self) -> None:
         project = self.catalog.project_name
@@ -110,11 +110,12 @@ class TwoNodeSwarm:
                 time.sleep(1)
         if (RUN / "docker.sock").exists():
             sh("docker", "swarm", "leave", "--force", env=node2_env(), check=False)
-        pid = RUN / "dockerd.pid"
-        if pid.exists():
-            sh("kill", pid.read_text().strip(), check=False)
+        pidfile = RUN / "dockerd.pid"
+        pid = pidfile.read_text().strip() if pidfile.exists() else ""
+        if pid:  # dockerd removes its pidfile as it exits
+            sh("kill", pid, check=False)
             for _ in range(60):
-                if not Path(f"/proc/{pid.read_text().strip()}").exists():
+                if not Path(f"/proc/{pid}").exists():
                     break
                 time.sleep(0.5)
         if self.dockerd is not None:
