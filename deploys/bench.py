@@ -13,6 +13,8 @@ Each figure is the median of several runs, with min and max:
                   (deploys/bench_backup.py)
   status page     GET /monitoring/ through the edge at 100 requests/s for 30 s, open loop:
                   p50, p99, max (deploys/bench_status.py)
+  resources       memory and CPU per service while the stack idles, next to the catalog's
+                  limits (deploys/bench_resources.py; docs/OUTGROW.md reads them)
 Writes out/bench.json; the last line printed is the same JSON object on one line.
 """
 
@@ -178,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     from deploys import bench_status
 
     status_page = bench_status.measure(catalog)
+    from deploys import bench_resources
+
+    resources = bench_resources.measure(catalog)
 
     result = {
         "noop_s": summary(noops)["median"], "noop": summary(noops),
@@ -193,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "services": len(catalog.services), "target": TARGET,
         "backup": backups,
         "status_page": status_page,
+        "resources": resources,
     }
     rows = [
         ("no-op converge", result["noop"], f"{commands} remote commands, {connections} SSH connection(s)"),
@@ -208,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:34} {seconds:9.2f} {'':8} {'':8} {1:5d}  {note}")
     name, note = bench_status.row_of(status_page)
     print(f"{name:34} {status_page['p99_ms'] / 1000:9.3f} {'':8} {'':8} {1:5d}  {note}")
+    print("\n".join(bench_resources.rows_of(resources)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

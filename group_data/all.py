@@ -235,7 +235,7 @@ housekeeping: Housekeeping = {
 # release machinery) or "kubernetes" (manifests only: `make render TARGET=k8s` writes them, the
 # operator applies them with kubectl; a deploy refuses such a target). See docs/OUTGROW.md.
 engine: Literal["compose", "swarm", "kubernetes"] = "compose"
-# The stack file of engine "swarm" (deploys/swarm.py, templates/docker-stack.yml.j2).
+# The stack file of engine "swarm" (deploys/swarm.py; docs/OUTGROW.md).
 swarm: Swarm = {
     # The node label that marks the node holding the stack's data: every service with a bind
     # mount (its data, its secrets folder, a log it shares) runs there only. Put it on one node
