@@ -6,10 +6,17 @@ over a veth pair: its own data root, exec root, containerd namespace and iptable
 separate node as far as Swarm knows. It is started with nsenter, not `ip netns exec` (which
 remounts /sys and hides the cgroups dockerd needs). Node 2 holds no image until one is loaded
 (`docker save | docker load`: there is no registry); everything is removed on the way out.
+
+Leaving a swarm breaks the engine's bookkeeping for the Compose stacks already running on it:
+their containers no longer resolve each other's names (moby/moby#45144, seen here on 20.10:
+Kill Bill, Condo and Cocorico lose their databases and turn unhealthy) and may lose published
+ports (moby/moby#42877). A container registers again when it starts, so down() restarts the ones
+that were running before up() and waits for them to be healthy again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -43,9 +50,11 @@ class TwoNodeSwarm:
     def __init__(self, catalog: catalog_mod.Catalog):
         self.catalog = catalog
         self.dockerd: subprocess.Popen | None = None
+        self.bystanders: list[str] = []
 
     def up(self) -> None:
         self.down()  # what an interrupted run left behind
+        self.bystanders = compose_containers()
         sh("ip", "netns", "add", NETNS)
         sh("ip", "link", "add", HOST_LINK, "type", "veth", "peer", "name", NODE_LINK)
         sh("ip", "link", "set", NODE_LINK, "netns", NETNS)
@@ -121,9 +130,38 @@ class TwoNodeSwarm:
         if self.dockerd is not None:
             self.dockerd.wait(timeout=30)
         sh("docker", "swarm", "leave", "--force", check=False)
+        self.restart_bystanders()
         for mount in sorted((line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
                              if "swnode2" in line.split()[1]), reverse=True):
             sh("umount", "-l", mount, check=False)
         sh("ip", "netns", "del", NETNS, check=False)
         sh("ip", "link", "del", HOST_LINK, check=False)
         sh("rm", "-rf", str(DATA_ROOT), str(RUN), check=False)
+
+    def restart_bystanders(self) -> None:
+        """Restart the containers that ran before the swarm (see the module's docstring) and wait
+        until each one with a health check is healthy again."""
+        if not self.bystanders:
+            return
+        sh("docker", "restart", *self.bystanders)
+        waiting: list[str] = []
+        for _ in range(180):
+            states = sh("docker", "inspect", "-f", "{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
+                        *self.bystanders).stdout.split("\n")
+            waiting = [line for line in states if line.strip() and line.split()[-1] in ("starting", "unhealthy")]
+            if not waiting:
+                break
+            time.sleep(1)
+        self.bystanders = []
+        assert not waiting, f"containers not healthy again after the swarm left: {waiting}"
+
+
+def compose_containers() -> list[str]:
+    """Running containers outside any swarm service that sit on a network of their own (the
+    Compose stacks': names resolved by the engine's DNS)."""
+    ids = sh("docker", "ps", "-q").stdout.split()
+    if not ids:
+        return []
+    return [c["Id"] for c in json.loads(sh("docker", "inspect", *ids).stdout)
+            if "com.docker.swarm.service.id" not in (c["Config"].get("Labels") or {})
+            and set(c["NetworkSettings"]["Networks"]) - {"bridge", "host", "none"}]
