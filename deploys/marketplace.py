@@ -25,7 +25,7 @@ state = host.get_fact(StackState, script=state_script.get_raw_value() + " || ech
                       **become.arguments())
 if state.unreadable:
     raise SystemExit(f"{host.name}: could not read the target as root. " + become.refused())
-checks = preflight.judge(catalog, state.preflight, become.describe())
+checks = preflight.judge(catalog, state.preflight, become.describe(), state.dsm)
 if not all(check.ok for check in checks):
     raise SystemExit(f"{host.name}: preflight: the target does not meet every requirement; nothing "
                      f"was touched.\n{preflight.report(checks)}")

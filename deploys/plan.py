@@ -181,6 +181,10 @@ def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], 
         raise PlanRefused(f"{', '.join(state.links)}: a folder of the stack is a symbolic link, so a "
                           "volume or a file written there could land outside the deploy root; nothing "
                           "was touched. Replace the link by a real folder")
+    if state.dsm.refused:
+        raise PlanRefused("DSM's Task Scheduler refused a read the deploy needs (" + "; ".join(state.dsm.refused)
+                          + "): its tasks cannot be known, so none is written; nothing was touched. "
+                          "make preflight shows what the NAS offers")
     shared = _shared(desired, state)
     groups = {g: list(files) for g, files in desired.groups.items()}
     if shared is not None:

@@ -1,11 +1,14 @@
 """Preflight: what the target must offer before a deploy touches it, read in the deploy's one
-state read (templates/commands/preflight.sh.j2) and judged here against the catalog's
+state read (templates/lib/preflight.sh.j2, DSM's Task Scheduler from templates/lib/dsm_read.sh.j2)
+and judged here against the catalog's
 `preflight` settings. Pure: no pyinfra, no I/O. `make preflight` prints the report alone."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from deploys import dsm
 
 UNITS = {"k": 1 / 1024, "m": 1, "g": 1024}
 
@@ -44,10 +47,12 @@ def mib(limit: str | None) -> float:
     return float(match.group(1)) * UNITS[match.group(2)] if match else 0.0
 
 
-def judge(catalog, found: dict[str, str], sudo: str) -> list[Check]:
+def judge(catalog, found: dict[str, str], sudo: str, scheduler: dsm.Held | None = None) -> list[Check]:
     """Every check, in the report's order."""
     want = catalog.preflight
     checks = [Check("DSM", found.get("dsm") and f"DSM {found['dsm']}" or "not DSM", True)]
+    if scheduler is not None:
+        checks.append(task_scheduler(scheduler))
     arch = found.get("arch", "?")
     checks.append(Check("CPU architecture", arch, arch in want["architectures"],
                         f"the images are pinned for {', '.join(want['architectures'])}: use a NAS of that "
@@ -87,6 +92,27 @@ def judge(catalog, found: dict[str, str], sudo: str) -> list[Check]:
     checks.append(Check("root", sudo, found.get("user") == "root",
                         "the SSH account must become root: sudo (MARKETPLACE_SUDO_PASSWORD) or root"))
     return checks
+
+
+def task_scheduler(held: dsm.Held) -> Check:
+    """DSM's Task Scheduler answers every read the deploy makes, and its own SYNO.API.Info
+    offers every version the deploy will call (read-only: nothing is written to find out)."""
+    name = "DSM Task Scheduler"
+    if not held.available:
+        return Check(name, f"no {dsm.SYNOWEBAPI}: not a NAS, no tasks to converge", True)
+    needs = "; ".join(str(m) for m in dsm.METHODS.values())
+    if held.refused:
+        return Check(name, "DSM refused: " + "; ".join(held.refused), False,
+                     f"the deploy calls {needs} (DSM 7.2's Task Scheduler API); update DSM to 7.2 or later, "
+                     "or run the deploy's account as an administrator with sudo")
+    gaps = dsm.missing_methods(held)
+    if gaps:
+        return Check(name, "SYNO.API.Info lacks " + "; ".join(gaps), False,
+                     "update DSM to 7.2 or later (the deploy's calls are those of DSM 7.2's Task Scheduler)")
+    ours = sum(len(copies) for copies in held.scheduled.values())
+    info = "versions per SYNO.API.Info" if held.apis is not None else "SYNO.API.Info not answered"
+    return Check(name, f"reads answered ({len(held.listed)} scheduled tasks, {ours} ours, "
+                       f"{len(held.event_names)} triggered); {info}", True)
 
 
 def images(catalog, found: dict[str, str]) -> Check:

@@ -128,16 +128,17 @@ def _engine_of(catalog, secret: str) -> str | None:
 
 def preflight_report(target: str) -> int:
     """Print the preflight report of a target; non-zero when a requirement is not met."""
-    from deploys import preflight
+    from deploys import dsm, preflight
     from deploys.access import Become
     from deploys.state import _sections
 
     connected = Target(target)
-    rc, stdout, _ = connected.run("preflight", echo=False)
+    rc, stdout, _ = connected.run("preflight", echo=False, dsm_tasks=dsm.desired(connected.catalog))
     if rc != 0:
         return rc
-    checks = preflight.judge(connected.catalog, preflight.facts(_sections(stdout).get("preflight", [])),
-                             Become.of(connected.host.data).describe())
+    sections = _sections(stdout)
+    checks = preflight.judge(connected.catalog, preflight.facts(sections.get("preflight", [])),
+                             Become.of(connected.host.data).describe(), dsm.parse(sections.get("dsm", [])))
     print(f"preflight of target {target}:")
     print(preflight.report(checks))
     return 0 if all(c.ok for c in checks) else 1
