@@ -3,6 +3,9 @@
 Each figure is the median of several runs, with min and max:
   noop            a converge with nothing to change (wall time), its remote commands (counted
                   from pyinfra's --debug log) and SSH connections (counted in sshd's log)
+  state command   the no-op's one remote command on the target itself (as root, without SSH),
+                  and when each of its parts ends (routes, DSM reads, preflight, files,
+                  containers), so that the part that grows is seen when it lands
   first deploy    the full stack to an empty deploy root, next to a plain `docker compose up
                   -d --wait` of the very same rendered files (scripts/start_all.sh: the database
                   servers, ensure_databases.sh, then everything), and their ratio
@@ -119,6 +122,25 @@ def noop_counts() -> tuple[int, int]:
     return output.count("Running command on"), after - before
 
 
+def state_command_parts(runs: int) -> dict[str, dict[str, float]]:
+    """The state command's own time on the target, per part: milliseconds from its start to the
+    end of each part (they run in parallel: the slowest is the critical path), median of runs."""
+    from deploys import commands, plan as plan_mod
+    from deploys.remote import Target
+
+    target = Target(TARGET)
+    catalog = target.catalog
+    script = "timing=1\n" + commands.state_command(catalog, plan_mod.Desired.of(catalog, render(catalog)))
+    parts: dict[str, list[float]] = {}
+    for _ in range(runs):
+        rc, _, stderr = target.shell(script)
+        marks = dict(line.split()[1:3] for line in stderr if line.startswith("@timing "))
+        start = int(marks.pop("start"))
+        for name, ns in marks.items():
+            parts.setdefault(name, []).append((int(ns) - start) / 1e6)
+    return {name: summary(values) for name, values in sorted(parts.items(), key=lambda kv: -max(kv[1]))}
+
+
 def one_setting_change(runs: int) -> tuple[list[float], list[list[str]]]:
     """Flip one setting of one service in a clone of this repository, deploy, flip back..."""
     times, restarted = [], []
@@ -173,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         noops.append(elapsed)
         rss.append(peak)
     commands, connections = noop_counts()
+    state_parts = state_command_parts(args.noop_runs)
     change_times, restarted = one_setting_change(args.change_runs)
     from deploys import bench_backup
 
@@ -187,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "noop_s": summary(noops)["median"], "noop": summary(noops),
         "noop_remote_commands": commands, "noop_ssh_connections": connections,
+        "state_command_ms": state_parts,
         "first_deploy_s": summary(firsts)["median"], "first_deploy": summary(firsts),
         "plain_compose_s": summary(plains)["median"], "plain_compose": summary(plains),
         "first_deploy_ratio": round(statistics.median(firsts) / statistics.median(plains), 3),
@@ -210,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, s, note in rows:
         print(f"{name:34} {s['median']:9.2f} {s['min']:8.2f} {s['max']:8.2f} {s['runs']:5d}  {note}")
     print(f"{'peak RSS of the deploy process':34} {result['peak_rss_mb']:9.1f} MiB")
+    for name, ms in state_parts.items():
+        label = "state command on the target" if name == "end" else f"  its part {name} ends at"
+        print(f"{label:34} {ms['median'] / 1000:9.3f} {ms['min'] / 1000:8.3f} {ms['max'] / 1000:8.3f} {ms['runs']:5d}")
     for name, seconds, note in bench_backup.rows_of(backups):
         print(f"{name:34} {seconds:9.2f} {'':8} {'':8} {1:5d}  {note}")
     name, note = bench_status.row_of(status_page)

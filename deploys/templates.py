@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import shlex
+from pathlib import Path
 
 import jinja2
 
@@ -85,9 +87,21 @@ def _compose_scalar(value) -> str:
     return json.dumps(escape(value), sort_keys=True)
 
 
+def _bytecode_cache(kind: str) -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (keyed by each template's source, so never stale):
+    compiling them is most of what rendering costs, and every deploy renders them all."""
+    folder = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state")) / "jinja" / kind
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 @functools.lru_cache(maxsize=None)
 def _env(shell: bool) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             bytecode_cache=_bytecode_cache("shell" if shell else "text"),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True,
                              finalize=_finalize if shell else None,

@@ -145,7 +145,7 @@ start_nas_standin() {
   chmod 0600 "$dir/authorized/deploy.password"
   (umask 077; cp "$dir/authorized/deploy.password" "$state/staging-sudo-password")
   printf '[127.0.0.1]:%s %s\n' "$nas_port" "$(cut -d' ' -f1,2 "$dir/host/ssh_host_ed25519_key.pub")" > "$state/ssh/known_hosts_nas"
-  local hash; hash=$(cd "$repo/files/nas-standin" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
+  local hash; hash=$(cd "$repo/files/nas-standin" && find . -type f -not -path "*/__pycache__/*" | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
   if [ "$(docker image inspect -f '{{index .Config.Labels "marketplace.nas-hash"}}' "$image" 2>/dev/null)" != "$hash" ]; then
     log "building $image (the DSM stand-in)"
     docker build -q --label "marketplace.nas-hash=$hash" --build-arg BASE_IMAGE=marketplace-local/debian:bookworm \

@@ -1,4 +1,4 @@
-#!/usr/bin/python3 -I
+#!/usr/bin/python3 -IS
 """DSM STAND-IN (marketplace tests): the few DSM 7.2 commands the deploy uses, on a Debian
 container that plays the NAS. Not Synology code. What it answers is DSM's own data, not our
 reading of it:
@@ -51,13 +51,13 @@ import datetime
 import json
 import os
 import sys
-from pathlib import Path
 
-HOME = Path(os.environ.get("DSM_STANDIN_HOME", "/volume1/@dsm-standin"))
-STORE = HOME / "tasks.json"
-LOGS = HOME / "logs"
-TABLE = Path(__file__).resolve().parent / "dsm-api" / "SYNO.Core.json"
-OVERRIDE = HOME / "api-override.json"
+# os.path, not pathlib: every synowebapi call is a process, and its start is what the deploy waits for
+HOME = os.environ.get("DSM_STANDIN_HOME", "/volume1/@dsm-standin")
+STORE = os.path.join(HOME, "tasks.json")
+LOGS = os.path.join(HOME, "logs")
+TABLE = os.path.join(os.path.dirname(os.path.realpath(__file__)), "dsm-api", "SYNO.Core.json")
+OVERRIDE = os.path.join(HOME, "api-override.json")
 TAG = "[DSM stand-in]"
 # SYNO.API.Info is DSM's own (not a SYNO.Core API): version 1, method query.
 API_INFO = {"SYNO.API.Info": {"maxVersion": 1, "minVersion": 1, "methods": {"1": ["query"]},
@@ -78,9 +78,12 @@ class ApiError(Exception):
 
 def table() -> dict:
     """DSM's API table, with a test's override (an older DSM) merged over it."""
-    apis = {**json.loads(TABLE.read_text()), **API_INFO}
-    if OVERRIDE.exists():
-        for name, entry in json.loads(OVERRIDE.read_text()).items():
+    with open(TABLE) as fh:
+        apis = {**json.load(fh), **API_INFO}
+    if os.path.exists(OVERRIDE):
+        with open(OVERRIDE) as fh:
+            override = json.load(fh)
+        for name, entry in override.items():
             if entry is None:
                 apis.pop(name, None)
             else:
@@ -98,17 +101,20 @@ class Store:
     def __enter__(self):
         import fcntl
 
-        HOME.mkdir(parents=True, exist_ok=True)
-        self.fh = open(HOME / ".lock", "w")
+        os.makedirs(HOME, exist_ok=True)
+        self.fh = open(os.path.join(HOME, ".lock"), "w")
         fcntl.flock(self.fh, fcntl.LOCK_EX if self.write else fcntl.LOCK_SH)
-        self.data = json.loads(STORE.read_text()) if STORE.exists() else {"next_id": 1, "tasks": {}, "events": {}}
+        self.data = {"next_id": 1, "tasks": {}, "events": {}}
+        if os.path.exists(STORE):
+            with open(STORE) as fh:
+                self.data = json.load(fh)
         return self.data
 
     def __exit__(self, kind, *_):
         if kind is None and self.write:
-            tmp = STORE.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
-            tmp.replace(STORE)
+            with open(STORE + ".tmp", "w") as fh:
+                fh.write(json.dumps(self.data, indent=1, sort_keys=True))
+            os.replace(STORE + ".tmp", STORE)
         self.fh.close()
 
 
@@ -400,16 +406,17 @@ def synowebapi(argv: list[str]) -> int:
 def spawn(*argv: str) -> None:
     import subprocess
 
-    subprocess.Popen([str(Path(__file__).resolve()), *argv], start_new_session=True,
+    launcher = os.path.join(os.path.dirname(os.path.realpath(__file__)), "dsm-standin")
+    subprocess.Popen([launcher, *argv], start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_script(label: str, script: str) -> int:
     import subprocess
 
-    LOGS.mkdir(parents=True, exist_ok=True)
+    os.makedirs(LOGS, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-    with open(LOGS / f"{label}.log", "a") as log:
+    with open(os.path.join(LOGS, f"{label}.log"), "a") as log:
         log.write(f"{TAG} {stamp} run {label}\n")
         log.flush()
         rc = subprocess.run(["/bin/bash", "-c", script], stdout=log, stderr=subprocess.STDOUT,
@@ -520,15 +527,15 @@ def synodsmnotify(argv: list[str]) -> int:
     if len(argv) != 3 or not argv[0]:
         print("usage: synodsmnotify @GROUP|USER TITLE MESSAGE", file=sys.stderr)
         return 1
-    HOME.mkdir(parents=True, exist_ok=True)
-    with open(HOME / "notifications.log", "a") as fh:
+    os.makedirs(HOME, exist_ok=True)
+    with open(os.path.join(HOME, "notifications.log"), "a") as fh:
         fh.write(json.dumps({"to": argv[0], "title": argv[1], "message": argv[2],
                              "at": datetime.datetime.now(datetime.timezone.utc).isoformat()}) + "\n")
     return 0
 
 
 def main() -> int:
-    tool, argv = Path(sys.argv[0]).name, sys.argv[1:]
+    tool, argv = os.path.basename(sys.argv[0]), sys.argv[1:]
     if tool == "synodsmnotify":
         return synodsmnotify(argv)
     if tool == "synowebapi":

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from deploys import dsm
 from deploys.templates import template
 
-STANDIN = Path(__file__).resolve().parent.parent.parent / "files" / "nas-standin" / "dsm_standin.py"
+STANDIN = Path(__file__).resolve().parent.parent.parent / "files" / "nas-standin" / "dsm-standin"  # the launcher
 TABLE = STANDIN.parent / "dsm-api" / "SYNO.Core.json"
 
 
