@@ -97,7 +97,7 @@ def test_the_deploy_holds_exactly_our_tasks_and_leaves_the_other_sites(staging_s
 def test_a_task_edited_on_the_nas_is_set_back_and_nothing_else_moves(staging_stack, foreign):
     prefix = ours(staging_stack)
     task = scheduled()[prefix + "backup"]
-    edited = {**task["schedule"], "hour": 5}
+    edited = {**task["schedule"], "hour": 5, "last_work_hour": 5}
     api("SYNO.Core.TaskScheduler.Root", "set", 4, id=task["id"], real_owner="root", schedule=edited)
     api("SYNO.Core.EventScheduler.Root", "set", 1, task_name=prefix + "start-on-boot", owner={"0": "root"},
         event="bootup", operation="true", operation_type="script", enable=False)  # set: all of it
@@ -106,7 +106,7 @@ def test_a_task_edited_on_the_nas_is_set_back_and_nothing_else_moves(staging_sta
     # the tasks, under the deploy lock (taken and released): no release, no restart
     assert repair.rc == 0 and repair.changed == 3, repair
     assert containers(staging_stack) == running
-    assert f"update: DSM task '{prefix}backup': differs in schedule.hour" in repair.output
+    assert f"update: DSM task '{prefix}backup': differs in schedule.hour, schedule.last_work_hour" in repair.output
     held = scheduled()
     assert held[prefix + "backup"]["schedule"]["hour"] == 3 and held[prefix + "backup"]["id"] == task["id"]
     boot = api("SYNO.Core.EventScheduler", "get", 1, task_name=prefix + "start-on-boot")

@@ -103,7 +103,7 @@ def test_preflight_passes_and_make_preflight_prints_it(staging_stack):
     report = subprocess.run(["make", "-s", "preflight", "TARGET=staging"], cwd=REPO, capture_output=True,
                             text=True, env=ENV)
     assert report.returncode == 0, report.stdout + report.stderr
-    for row in ("DSM 7.2.1", "CPU architecture", "Docker Engine", "Compose", "free space deploy_root",
+    for row in ("DSM 7.2.2", "DSM Task Scheduler", "CPU architecture", "Docker Engine", "Compose", "free space deploy_root",
                 "memory", "host ports", "deploy through sudo"):
         assert row in report.stdout
     assert "FAIL" not in report.stdout

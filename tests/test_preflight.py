@@ -1,5 +1,5 @@
-"""deploys/preflight.py's judgement of the images on the target: a case per line (what the
-target has, what the check must say)."""
+"""deploys/preflight.py's judgement of the images and of DSM's Task Scheduler on the target: a
+case per line (what the target has, what the check must say)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,38 @@ def test_images_on_the_target(case, group_data):
         text += f"services = {{'condo': {{'build': None, 'image_from': 'ship', **{condo!r}}}}}\n"
     catalog = load("e2e", group_data("e2e", text))
     check = preflight.images(catalog, {"images": present})
+    assert check.ok is ok
+    for word in words:
+        assert word in check.found + check.fix, (case, check)
+
+
+# DSM's Task Scheduler: (the `@dsm` lines the state command printed, ok, words in the finding/fix)
+def _answer(data=None, code=None) -> str:
+    import base64
+    import json
+
+    body = {"data": data, "success": True} if code is None else {"error": {"code": code}, "success": False}
+    return base64.b64encode(json.dumps(body).encode()).decode()
+
+
+SCHEDULER = {
+    "not-a-nas": ([], True, ["not a NAS"]),
+    "dsm-7.2-answers": (["available", f"list 0 {_answer({'tasks': [], 'total': 0})}", f"events {_answer([])}"],
+                        True, ["reads answered", "SYNO.API.Info not answered"]),
+    "a-refused-list": (["available", f"list 0 {_answer(code=103)}", f"events {_answer([])}"], False,
+                       ["SYNO.Core.TaskScheduler list v3 (offset 0): DSM error 103", "update DSM to 7.2"]),
+    "an-api-info-without-v4": (["available", f"list 0 {_answer({'tasks': [], 'total': 0})}", f"events {_answer([])}",
+                                f"info {_answer({'SYNO.Core.TaskScheduler': {'minVersion': 1, 'maxVersion': 3}})}"],
+                               False, ["SYNO.Core.TaskScheduler get v4 (SYNO.Core.TaskScheduler has v1-v3)"]),
+}
+
+
+@pytest.mark.parametrize("case", SCHEDULER)
+def test_dsms_task_scheduler(case):
+    from deploys import dsm
+
+    lines, ok, words = SCHEDULER[case]
+    check = preflight.task_scheduler(dsm.parse(lines))
     assert check.ok is ok
     for word in words:
         assert word in check.found + check.fix, (case, check)
