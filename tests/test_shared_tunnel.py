@@ -36,19 +36,31 @@ def shared(group_data):
     return catalog_mod.load("local", root)
 
 
-def test_the_block_goes_before_the_catch_all_and_foreign_bytes_are_kept(shared):
+def test_our_block_comes_first_and_foreign_bytes_are_kept(shared):
     merged = merge(WATTSUN, shared)
     assert without_block(merged, shared) == WATTSUN
     rules = yaml.safe_load(merged)["ingress"]
-    assert rules[:2] == yaml.safe_load(WATTSUN)["ingress"][:2]
-    assert rules[-1] == {"service": "http_status:404"}
-    ours = rules[2:-1]
+    foreign = yaml.safe_load(WATTSUN)["ingress"]
+    ours = rules[:-len(foreign)]
+    assert rules[len(ours):] == foreign
     main = [r.get("path") for r in ours if r["hostname"] == "boma.wattsun.co.ke"]
     assert main == ["^/billing(/|$)", "^/api(/|$)", None]
     assert len(ours) == 5
     # the edge's tunnel port, published for the other site's cloudflared (tunnel.shared.edge_host_port)
     assert all(r["service"] == "http://127.0.0.1:3180" for r in ours)
     assert "# BEGIN marketplace" in merged and "# END marketplace" in merged
+
+
+def test_a_hostname_no_route_covers_whole_ends_in_our_404(group_data):
+    root = group_data("local", "\n".join([
+        'extends = ["standins"]', 'tunnel = {"mode": "shared"}',
+        'services = {"cloudflared": {"enabled": False}}',
+        'routes = {"marketplace": None}']))
+    catalog = catalog_mod.load("local", root)
+    rules = yaml.safe_load(merge(WATTSUN, catalog))["ingress"]
+    assert {"hostname": "boma.wattsun.co.ke", "service": "http_status:404"} in rules
+    assert rules.index({"hostname": "boma.wattsun.co.ke", "service": "http_status:404"}) < rules.index(
+        yaml.safe_load(WATTSUN)["ingress"][0])
 
 
 def test_merging_again_changes_nothing(shared):
@@ -60,14 +72,6 @@ def test_an_edited_block_is_replaced_and_only_the_block(shared):
     once = merge(WATTSUN, shared)
     tampered = once.replace('"^/api(/|$)"', '"/api"')
     assert merge(tampered, shared) == once
-
-
-def test_a_foreign_wildcard_before_our_block_is_refused_naming_it(shared):
-    text = WATTSUN.replace("  - service: http_status:404",
-                           "  - hostname: \"*.wattsun.co.ke\"\n    service: http://localhost:3000\n"
-                           "  - service: http_status:404")
-    with pytest.raises(SharedTunnelError, match=r"foreign rule 3 \{hostname: \*\.wattsun\.co\.ke.*would shadow ours"):
-        merge(text, shared)
 
 
 def test_a_foreign_rule_for_our_hostname_is_refused(shared):
@@ -114,24 +118,43 @@ def _with_rule(rule: str) -> str:
 @pytest.mark.parametrize("rule, why", [
     # cloudflared compares hostnames case-insensitively
     ("  - hostname: BOMA.WattSun.co.ke\n    service: http://localhost:3000\n", "claims BOMA.WattSun.co.ke"),
-    # a lone `*` is every host; its path is searched unanchored: /x/api matches `api`
-    ("  - hostname: \"*\"\n    path: api\n    service: http://localhost:3000\n", "would shadow ours"),
-    # a path alone (no hostname) is every host too
-    ("  - path: \"^/billing\"\n    service: http://localhost:3000\n", "would shadow ours"),
     # cloudflared would refuse a regular expression RE2 cannot compile
     ("  - hostname: shop.wattsun.co.ke\n    path: \"^/(?!admin)\"\n    service: http://localhost:3000\n",
      "is not an RE2 regular expression"),
 ])
-def test_foreign_rules_are_matched_the_way_cloudflared_matches_them(shared, rule, why):
+def test_foreign_rules_cloudflared_refuses_or_that_name_ours_are_refused(shared, rule, why):
     with pytest.raises(SharedTunnelError, match=re.escape(why)):
         merge(_with_rule(rule), shared)
 
 
-def test_a_shadowing_refusal_names_both_rules(shared):
-    with pytest.raises(SharedTunnelError) as refused:
-        merge(_with_rule("  - path: \"^/billing\"\n    service: http://localhost:3000\n"), shared)
-    assert "foreign rule 3 {path: ^/billing, service: http://localhost:3000}" in str(refused.value)
-    assert "{hostname: boma.wattsun.co.ke, path: ^/billing(/|$), service: http://127.0.0.1:3180}" in str(refused.value)
+# Foreign rules that match our hostnames by pattern: before our block they would take our routes.
+GREEDY = {
+    "a path alone, every host's health": ("  - path: \"health$\"\n    service: http://localhost:3000\n",
+                                          "shop.wattsun.co.ke", "/x/health"),
+    "a lone star with an unanchored path": ("  - hostname: \"*\"\n    path: api\n    service: http://localhost:3000\n",
+                                            "anything.example", "/x/api"),
+    "the zone's wildcard": ("  - hostname: \"*.wattsun.co.ke\"\n    service: http://localhost:3000\n",
+                            "shop.wattsun.co.ke", "/"),
+    "a prefix of ours": ("  - path: \"^/billing\"\n    service: http://localhost:3000\n", "shop.wattsun.co.ke",
+                         "/billing/x"),
+}
+
+
+@pytest.mark.parametrize("case", GREEDY)
+def test_a_foreign_rule_matching_our_hostnames_by_pattern_never_sees_them(shared, case):
+    from deploys.ingress import Rule, first_match, probes
+
+    rule, foreign_host, foreign_path = GREEDY[case]
+    merged = yaml.safe_load(merge(_with_rule(rule), shared))["ingress"]
+    rules = [Rule(r["service"], r.get("hostname"), r.get("path")) for r in merged]
+    ours = len(rules) - len(yaml.safe_load(_with_rule(rule))["ingress"])
+    for route in shared.routes:
+        for path in [*probes(route), "/api/health", "/health", "/server-health", "/nothing/health"]:
+            at, _ = first_match(rules, route.hostname, path)
+            assert at < ours, (route.hostname, path, merged[at])
+    # and the other site's requests reach its rule exactly as before
+    at, hit = first_match(rules, foreign_host, foreign_path)
+    assert at == ours + 2 and hit.service == "http://localhost:3000"
 
 
 def test_a_legitimate_foreign_rule_for_another_hostname_is_kept_byte_for_byte(shared):
