@@ -6,8 +6,9 @@
 #   make check [TARGET=local]   run the testinfra checks against a deployed target
 #   make status / make down     health table / stop the stack (data kept)
 #   make preflight              what the target offers against what the deploy needs
+#   make plan                   what a deploy would change and why, touching nothing (exit 0: nothing would)
 #   make validate [TARGET=...]  check the catalogs (every target by default), connect to nothing
-#   make route URL=https://...  which tunnel rule, edge location and service get a URL
+#   make route URL=https://... [TARGET=]  which tunnel rule, edge location and service get a URL
 #   make rotate SECRET=NAME     replace one secret on TARGET, restart only the services using it
 #   make releases               the target's releases (current, last good, lock holder)
 #   make rollback [RELEASE=ID]  back to the good release before the current one (or that one), no checkout
@@ -31,12 +32,14 @@ OUT ?= out/$(TARGET)
 export MARKETPLACE_TARGET := $(TARGET)
 # make run's command reaches the CLI through the environment, not a quoted command line
 export MAKE_RUN_CMD := $(CMD)
-STATE ?= $(or $(MARKETPLACE_STATE),.state)
-# A target's sudo password made on this machine (setup makes the DSM stand-in's, for staging)
-# is given the way an operator gives theirs; MARKETPLACE_SUDO_PASSWORD set by hand wins.
-export MARKETPLACE_SUDO_PASSWORD ?= $(shell cat $(STATE)/$(TARGET)-sudo-password 2>/dev/null)
+export MAKE_ROUTE_URL := $(URL)
+# TARGET as the operator gave it (the command line or the environment), not its default
+GIVEN_TARGET := $(if $(filter command line environment,$(origin TARGET)),$(TARGET))
+# A target's sudo password made on this machine (setup makes the DSM stand-in's, for staging) is
+# read by deploys/access.py when a command needs it, not here: make reads this file before any
+# recipe runs, so a first `make deploy` would not see the file its setup step writes.
 
-.PHONY: browser ship run logs deploy test unit e2e check render status down preflight validate route rotate releases rollback unlock backup backups restore backup-key bench docs setup tools venv clean
+.PHONY: browser ship run logs deploy test unit e2e check render status down preflight plan validate route rotate releases rollback unlock backup backups restore backup-key bench docs setup tools venv clean
 
 deploy: venv
 	@if $(PY) -m deploys.cli on-this-machine $(TARGET); then bash files/local-target/setup.sh; fi
@@ -68,12 +71,15 @@ down: venv
 preflight: venv
 	$(PY) -m deploys.cli preflight $(TARGET)
 
+plan: venv
+	@$(PY) -m deploys.cli plan $(TARGET)
+
 validate: venv
-	$(PY) -m deploys.cli validate $(if $(filter command line,$(origin TARGET)),$(TARGET))
+	$(PY) -m deploys.cli validate $(GIVEN_TARGET)
 
 route: venv
 	@test -n "$(URL)" || { echo "usage: make route URL=https://host/path" >&2; exit 2; }
-	@$(PY) -m deploys.cli route '$(URL)'
+	@$(PY) -m deploys.cli route "$$MAKE_ROUTE_URL" $(if $(GIVEN_TARGET),--target $(GIVEN_TARGET))
 
 rotate: venv
 	@test -n "$(SECRET)" || { echo "usage: make rotate SECRET=NAME [TARGET=...]" >&2; exit 2; }

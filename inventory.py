@@ -37,6 +37,12 @@ if _engine == "kubernetes":
 _address = _connection.pop("ssh_hostname", None) or _NAS
 if not _address:
     sys.exit(f"target {_TARGET} has no ssh_hostname: set MARKETPLACE_NAS=<its hostname or address>")
+_key = _connection.get("ssh_key")
+if _key and not os.path.isfile(os.path.expanduser(str(_key))):
+    _fix = (f"this machine is the target: `make setup` (or `make deploy TARGET={_TARGET}`) makes it"
+            if _address in ("127.0.0.1", "::1", "localhost") else
+            f"set ssh_key in group_data/{_TARGET}.py to the key the NAS's deploy account accepts")
+    sys.exit(f"target {_TARGET}: its SSH key {_key} does not exist; {_fix}. Nothing was touched.")
 # `_sudo` (pyinfra's key) is handled by deploys/access.py, not by pyinfra (see there why).
 _connection["become"] = "sudo" if _connection.pop("_sudo", False) else "root"
 _connection["_sudo"] = False  # over the target file's own, which pyinfra loads as group data

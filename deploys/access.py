@@ -12,7 +12,9 @@ copies every upload with one more sudo step. Here:
   command as root puts them in place (deploys/operations.py).
 
 The password is given once: MARKETPLACE_SUDO_PASSWORD, or asked on the terminal when
-MARKETPLACE_ASK_SUDO=1. Without one, a rule that wants a password fails with a message that
+MARKETPLACE_ASK_SUDO=1, or (a target this machine provisions itself: staging's DSM stand-in)
+the 0600 file `make setup` made, `<MARKETPLACE_STATE>/<target>-sudo-password`, read when it is
+needed (so a first `make deploy` finds the file its own setup step just wrote). Without one, a rule that wants a password fails with a message that
 says so (sudo finds stdin empty; `sudo -n`'s own words would make pyinfra prompt by itself).
 """
 
@@ -21,9 +23,12 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyinfra.api import QuoteString, StringCommand
 from pyinfra.connectors import util as _pyinfra_util
+
+from deploys.catalog import REPO
 
 # pyinfra prompts on its own (getpass, which dies without a terminal) when a command's output
 # holds sudo's "a password is required"; our sudo takes its password from us only.
@@ -41,11 +46,13 @@ class Become:
 
     sudo: bool
     account: str = "root"
+    target: str | None = None
 
     @classmethod
     def of(cls, data) -> Become:
-        """From a pyinfra host's data (the inventory sets `become` and `ssh_user`)."""
-        return cls(getattr(data, "become", "root") == "sudo", getattr(data, "ssh_user", None) or "root")
+        """From a pyinfra host's data (the inventory sets `become`, `ssh_user` and `target`)."""
+        return cls(getattr(data, "become", "root") == "sudo", getattr(data, "ssh_user", None) or "root",
+                   getattr(data, "target", None))
 
     @property
     def password(self) -> str | None:
@@ -57,7 +64,15 @@ class Become:
             if self.account not in _asked:
                 _asked[self.account] = getpass.getpass(f"sudo password of {self.account} on the target: ")
             return _asked[self.account]
-        return None
+        made = self.made_here()
+        return made.read_text().strip() if made else None
+
+    def made_here(self) -> Path | None:
+        """The sudo password file `make setup` made for this target on this machine, if any."""
+        if not self.target:
+            return None
+        path = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state")) / f"{self.target}-sudo-password"
+        return path if path.is_file() else None
 
     def command(self, command: StringCommand | str) -> StringCommand:
         """The command as root: unchanged for a root account, else through sudo."""

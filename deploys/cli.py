@@ -57,7 +57,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_route(args: argparse.Namespace) -> int:
     """Which tunnel rule, edge location and service get a URL (like `cloudflared tunnel
-    ingress rule URL`), for the target whose hostnames include its host (else every target)."""
+    ingress rule URL`): for --target, else for the target whose hostnames include its host (else
+    every target)."""
     from urllib.parse import urlsplit
 
     from deploys.ingress import explain
@@ -65,8 +66,11 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     url = args.url if "://" in args.url else f"https://{args.url}"
     host = urlsplit(url).hostname
-    catalogs = [catalog_mod.load(t, strict=False) for t in catalog_mod.targets()]
-    chosen = [c for c in catalogs if host in c.hostnames.values()] or catalogs
+    if args.target:
+        chosen = [catalog_mod.load(args.target, strict=False)]
+    else:
+        catalogs = [catalog_mod.load(t, strict=False) for t in catalog_mod.targets()]
+        chosen = [c for c in catalogs if host in c.hostnames.values()] or catalogs
     for catalog in chosen:
         edge = edge_config(catalog) if "edge" in catalog.services else None
         print("\n".join(explain(catalog, edge, url)))
@@ -100,6 +104,14 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     from deploys.remote import preflight_report
 
     return preflight_report(args.target)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """What a deploy would change on the target and why, touching nothing (exit 0: nothing,
+    2: something would change, 1: the deploy would refuse)."""
+    from deploys.remote import show_plan
+
+    return show_plan(args.target)
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
@@ -200,12 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("route", help=cmd_route.__doc__)
     p.add_argument("url")
+    p.add_argument("--target", choices=catalog_mod.targets())
     p.set_defaults(func=cmd_route)
     p = sub.add_parser("rotate", help=cmd_rotate.__doc__)
     p.add_argument("target", choices=catalog_mod.targets())
     p.add_argument("secret")
     p.set_defaults(func=cmd_rotate)
     for name, func in (("releases", cmd_releases), ("unlock", cmd_unlock), ("preflight", cmd_preflight),
+                       ("plan", cmd_plan),
                        ("on-this-machine", cmd_on_this_machine), ("backup", cmd_backup),
                        ("backups", cmd_backups), ("backup-key", cmd_backup_key)):
         p = sub.add_parser(name, help=func.__doc__)

@@ -25,7 +25,7 @@ class PlanRefused(Exception):
 class Change:
     """One thing the deploy changes on the target, and why."""
 
-    action: str     # create | upload | fix | secrets | converge | snapshot | install
+    action: str     # create | upload | fix | write | converge | snapshot | install
     subject: str    # a folder, a file, a service, a database
     reason: str
 
@@ -199,7 +199,7 @@ def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], 
         desired=desired,
         folders=[Change("create", d, "missing") for d in desired.dirs if d not in state.dirs],
         files={g: _file_changes(files, state, desired.owner) for g, files in groups.items()},
-        secrets=None if current else Change("secrets", layout.SECRETS, why),
+        secrets=None if current else Change("write", layout.SECRETS, why),
         shared=(Change("install", desired.shared_config_file, "the managed block differs")
                 if shared is not None and shared != state.shared_config else None),
         converge=converge,

@@ -144,6 +144,50 @@ def preflight_report(target: str) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def show_plan(target: str) -> int:
+    """`make plan`: what a deploy would change on the target and why, touching nothing (the
+    deploy's own read, preflight and plan, without pyinfra's operations). Exit 0: nothing would
+    change; 2: something would; 1: the deploy would refuse (the reason printed)."""
+    from deploys import lock, plan as plan_mod, preflight, render
+    from deploys.access import Become
+    from deploys.state import parse_state
+
+    connected = Target(target)
+    catalog = connected.catalog
+    desired = plan_mod.Desired.of(catalog, render.render(catalog))
+    become = Become.of(connected.host.data)
+    rc, stdout, _ = connected.shell(commands.state_command(catalog, desired))
+    state = parse_state(stdout)
+    if rc != 0 or state.unreadable:
+        print(f"{target}: could not read the target as root. {become.refused()}", file=sys.stderr)
+        return 1
+    checks = preflight.judge(catalog, state.preflight, become.describe(), state.dsm)
+    if not all(check.ok for check in checks):
+        print(f"{target}: preflight: the deploy would stop here, touching nothing.\n{preflight.report(checks)}")
+        return 1
+    try:
+        plan = plan_mod.build(desired, state, lock.is_stale)
+    except plan_mod.PlanRefused as refused:
+        print(f"{target}: the deploy would refuse: {refused}")
+        return 1
+    changes = [str(change) for change in plan.changes]
+    if catalog.tunnel["mode"] == "remote":
+        from deploys import cloudflare
+
+        api = cloudflare.TunnelAPI.from_catalog(catalog)
+        if api.current_ingress() != cloudflare.desired_ingress(catalog):
+            changes.append(f"push: Cloudflare's ingress of tunnel {api.tunnel_id}: differs from the catalog")
+    unclean = release.tree_problem() if catalog.require_clean_tree else None
+    print(f"plan for target {target} ({catalog.deploy_root}):")
+    if unclean:
+        print(f"  the deploy would refuse this checkout: {unclean} (make deploy ALLOW_DIRTY=1 overrides)")
+    for change in changes:
+        print(f"  {change}")
+    if not changes:
+        print("  nothing to change: " + "; ".join(f"{step}: {note}" for step, note in plan.notes.items()))
+    return 2 if changes else 0
+
+
 def rollback(target: str, release_id: str | None) -> int:
     """Roll the target back to a recorded release (default: the last good one), under the lock."""
     me = release.identity(target, kind="rollback")

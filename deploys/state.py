@@ -91,13 +91,13 @@ class TargetState:
         """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
         missing = sorted(set(names) - self.secret_values)
         if missing:
-            return False, f"secrets not generated yet: {', '.join(missing)}"
+            return False, f"not generated yet: {', '.join(missing)}"
         if not self.secret_state_recorded:
-            return False, "secret env files never written"
+            return False, "their env files never written"
         if self.secret_state_recorded != self.secret_state_now:
-            return False, "a secret env file differs from what scripts/secrets.sh wrote"
+            return False, "an env file differs from what scripts/secrets.sh wrote"
         if f"{script_sha}  {layout.script('secrets')}" not in self.secret_state_recorded:
-            return False, "the secret env templates changed"
+            return False, "the env templates changed"
         return True, "secrets present, env files as written"
 
 

@@ -152,23 +152,35 @@ class Draft:
         raw["dsm_tasks"] = {k: v for k, v in raw.get("dsm_tasks", {}).items() if v is not None}
         self.raw = raw
 
-    def source(self, *path: str) -> str:
-        """The last file that set this key path (where a fix belongs)."""
-        found = self.layers[0][0]
-        for file, data in self.layers:
+    def _setter(self, path: tuple[str, ...]) -> tuple[int, int]:
+        """(layer index, depth) of the last file that set the longest part of this key path
+        that any file sets: a key no file sets is blamed on the file that made its parent (a
+        service defined only in local.py, without a memory limit, is local.py's)."""
+        best = (0, 0)
+        for index, (_, data) in enumerate(self.layers):
             node: Any = data
+            depth = 0
             for key in path:
                 if isinstance(node, dict) and key not in node and key.isdigit() and int(key) in node:
                     key = int(key)  # noqa: PLW2901 - int keys (reserved_ports)
                 if not isinstance(node, dict) or key not in node:
                     break
                 node = node[key]
-            else:
-                found = file
-        return source_label(found)
+                depth += 1
+            if depth and depth >= best[1]:
+                best = (index, depth)
+        return best
 
-    def problem(self, path: tuple[str, ...], message: str, hint: str = "") -> None:
-        self.problems.append(Problem(".".join(path), message, self.source(*path), hint))
+    def source(self, *path: str, because: tuple[tuple[str, ...], ...] = ()) -> str:
+        """The file where a fix belongs: the last file that set this key path, or one of the key
+        paths `because` names (a port clash is the file that moved one of the ports; a port
+        pushed out of range, the file that set port_offset)."""
+        index = max(self._setter(tuple(p))[0] for p in (path, *because))
+        return source_label(self.layers[index][0])
+
+    def problem(self, path: tuple[str, ...], message: str, hint: str = "",
+                because: tuple[tuple[str, ...], ...] = ()) -> None:
+        self.problems.append(Problem(".".join(path), message, self.source(*path, because=because), hint))
 
     def check_schema(self) -> None:
         """Unknown keys and wrong types in each file (named), then required keys once merged."""

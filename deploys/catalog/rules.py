@@ -117,13 +117,16 @@ def published_ports(catalog: Catalog, b: Draft) -> None:
 def _host_port(catalog: Catalog, b: Draft, where: tuple[str, ...], port: int, seen: dict[int, str],
                twice: str) -> None:
     """One published port: a TCP port, not reserved on the NAS, not published twice."""
+    offset = (("port_offset",),)
     if not 1 <= port <= 65535:
-        b.problem(where, f"{port} (with port_offset {catalog.port_offset}) is not a TCP port")
+        b.problem(where, f"{port} (with port_offset {catalog.port_offset}) is not a TCP port",
+                  "a host_port and port_offset that add up to 1-65535", because=offset)
     if port in catalog.reserved_ports:
         b.problem(where, f"{port} is already taken on the NAS by {catalog.reserved_ports[port]}",
-                  "pick a free port (see reserved_ports)")
+                  "pick a free port (see reserved_ports)", because=(*offset, ("reserved_ports", str(port))))
     if port in seen:
-        b.problem(where, f"{port} is also published by services.{seen[port]}", twice)
+        b.problem(where, f"{port} is also published by services.{seen[port]}", twice,
+                  because=(*offset, ("services", seen[port], "host_port")))
 
 
 def killbill_debug_ports(catalog: Catalog, b: Draft) -> None:
@@ -220,7 +223,8 @@ def routes(catalog: Catalog, b: Draft) -> None:
             continue
         if service not in catalog.services:
             b.problem(where + ("service",), f"routes to {service!r}, which is disabled",
-                      f"drop the route (routes.{key} = None) or enable services.{service}")
+                      f"drop the route (routes.{key} = None) or enable services.{service}",
+                      because=(("services", service, "enabled"),))
             continue
         if not services[service].get("port"):
             b.problem(where + ("service",), f"{service!r} has no port to route to")
