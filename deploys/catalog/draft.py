@@ -4,6 +4,7 @@ in them, each attributed to the file that set its key."""
 from __future__ import annotations
 
 import __future__
+import difflib
 import functools
 import re
 import runpy
@@ -42,6 +43,34 @@ class CatalogError(Exception):
         super().__init__(f"catalog for target {target!r} has {len(problems)} problem(s):\n{lines}")
 
 
+@functools.lru_cache(maxsize=None)
+def pyinfra_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """The connection keys pyinfra knows: its SSH connector's data keys (ssh_*) and its global
+    arguments (_sudo, _temp_dir, ...), from pyinfra's own tables."""
+    from pyinfra.api.arguments import all_global_arguments
+    from pyinfra.connectors.ssh import connector_data_meta
+
+    return frozenset(connector_data_meta), frozenset(name for name, _ in all_global_arguments())
+
+
+def _connection_typos(values: dict[str, Any], path: Path, problems: list[Problem]) -> None:
+    """A key that looks like pyinfra's but is not one is a typo that pyinfra would silently
+    ignore (`ssh_file_transfer_protocl`: the deploy would then use SFTP, which DSM restricts)."""
+    ssh, arguments = pyinfra_keys()
+    for key, value in values.items():
+        if callable(value) or type(value).__name__ == "module":
+            continue
+        if key.startswith("ssh_") and key not in ssh:
+            known = sorted(ssh)
+        elif re.match(r"^_[a-z]", key) and key not in arguments and difflib.get_close_matches(key, arguments, 1, 0.8):
+            known = sorted(arguments)
+        else:
+            continue
+        close = difflib.get_close_matches(key, known, 1, 0.6)
+        problems.append(Problem(key, f"unknown connection key {key!r}: pyinfra would ignore it", source_label(path),
+                                f"did you mean {close[0]!r}?" if close else f"one of: {', '.join(known)}"))
+
+
 def _load_file(path: Path, problems: list[Problem]) -> dict[str, Any]:
     """A group_data file's settings; a file that does not run adds a problem naming it and the
     line, and reads as empty."""
@@ -57,6 +86,7 @@ def _load_file(path: Path, problems: list[Problem]) -> dict[str, Any]:
         problems.append(Problem("(file)", f"{type(exc).__name__} at line {line}: {exc}", source_label(path),
                                 "a group_data file only sets values"))
         return {}
+    _connection_typos(values, path, problems)
     return {k: v for k, v in values.items()
             if not k.startswith("_") and not callable(v) and type(v).__name__ != "module"
             and not isinstance(v, __future__._Feature)}

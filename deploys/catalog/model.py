@@ -13,15 +13,18 @@ MACRO = re.compile(r"\{(secret|db|hostname|key|tenant):([A-Za-z0-9_.\-]+)\}|\{(i
 SECRET_TOKEN = re.compile(r"\{secret:([A-Za-z0-9_]+)\}")
 # What each database engine is: its port, its URLs ({db:NAME.url}, {db:NAME.jdbc_url}) and the
 # environment variable of its image that holds the administrator's password (Redis: of the
-# catalog's redis command, for its `admin` ACL user; `reserved_users` are never an app's).
+# catalog's redis command, for its `admin` ACL user; `reserved_users`, the server's own accounts,
+# are never an app's; MongoDB's app user is the server's root user, by design of its image).
 DB_ENGINES = {
     "postgres": {"port": 5432, "url": "postgresql://{user}:{password}@{host}:{port}/{name}",
-                 "jdbc_url": "jdbc:postgresql://{host}:{port}/{name}", "admin_env": "POSTGRES_PASSWORD"},
+                 "jdbc_url": "jdbc:postgresql://{host}:{port}/{name}", "admin_env": "POSTGRES_PASSWORD",
+                 "reserved_users": ("postgres",)},
     "redis": {"port": 6379, "url": "redis://{user}:{password}@{host}:{port}/0",
               "admin_env": "REDIS_ADMIN_PASSWORD", "admin_user": "admin",
               "reserved_users": ("admin", "default")},
     "mysql": {"port": 3306, "url": "mysql://{user}:{password}@{host}:{port}/{name}",
-              "jdbc_url": "jdbc:mysql://{host}:{port}/{name}", "admin_env": "MYSQL_ROOT_PASSWORD"},
+              "jdbc_url": "jdbc:mysql://{host}:{port}/{name}", "admin_env": "MYSQL_ROOT_PASSWORD",
+              "reserved_users": ("root", "mysql.sys", "mysql.session", "mysql.infoschema")},
     "mongodb": {"port": 27017,
                 "url": "mongodb://{user}:{password}@{host}:{port}/{name}?authSource=admin"},
 }

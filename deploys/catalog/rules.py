@@ -282,8 +282,11 @@ def inline_secrets(catalog: Catalog, b: Draft) -> None:
         for section in ("env", "secret_env"):
             for key, value in svc[section].items():
                 value = str(value)
-                embedded = URL_PASSWORD.search(value) or QUERY_PASSWORD.search(value)
-                if embedded and not MACRO.search(embedded.group(1)):
+                # a macro is one opaque word here: `https://{secret:dsn}@host/1` has no inline
+                # password, `https://user:{secret:pw}@host` neither; `https://u:hunter2@h` has
+                masked = MACRO.sub("\x00", value)
+                embedded = URL_PASSWORD.search(masked) or QUERY_PASSWORD.search(masked)
+                if embedded and "\x00" not in embedded.group(1):
                     value = embedded.group(1)
                 elif (not SECRET_KEY.search(key) or NOT_A_SECRET.search(key) or MACRO.search(value)
                       or not value):

@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from deploys import layout
 from deploys.catalog.draft import REPO, Draft
 from deploys.catalog.model import MACRO, Catalog
-from deploys import layout
 from deploys.layout import STATUS_PATH
 
 # -- names: one pattern each; they become paths, shell words, SQL identifiers, compose keys ----
@@ -43,6 +43,9 @@ SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/p
 SYSTEM_DIRS = {"/", "/home", "/mnt", "/opt", "/root", "/srv", "/tmp", "/var", "/var/lib", "/var/tmp"}
 DSM_VOLUME = re.compile(r"^/volume(USB)?\d+$")
 # The Docker socket, wherever a catalog might try to mount it from or to.
+# Folders of the deploy root that belong to the deploy, never mounted into a service.
+DEPLOY_OWNED = {layout.SECRETS: "secrets folder (every service's secrets)",
+                layout.RELEASES: "release records and lock"}
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
 # -- container powers: refused unless `allowed_powers` names the service and the power ----------
@@ -156,6 +159,11 @@ def paths(catalog: Catalog, b: Draft) -> None:
             if not isinstance(source, str) or not RELATIVE_PATH.match(source):
                 b.problem(where, f"{source!r} is not a folder under deploy_root",
                           "a relative path under deploy_root without '..' (e.g. myapp/data)")
+            elif any(source == own or source.startswith(own + "/") for own in DEPLOY_OWNED):
+                b.problem(where, f"{source!r} is the deploy's own {DEPLOY_OWNED[source.split('/')[0]]}: "
+                          "a service mounting it could read or change it for every service",
+                          "give the service only what it needs: secret_env for its own secrets, a folder "
+                          "of its own for its data")
             mount = str(target).split(":", 1)[0]
             if not mount.startswith("/") or posixpath.normpath(mount) != mount or \
                     any(mount == s or s.startswith(mount.rstrip("/") + "/") for s in DOCKER_SOCKETS):
@@ -165,6 +173,11 @@ def paths(catalog: Catalog, b: Draft) -> None:
         if build is not None and (not RELATIVE_PATH.match(str(build)) or not _inside(REPO, REPO / build)):
             b.problem(("services", name, "build"), f"{build!r} is not a folder of this repository",
                       "a relative path inside the repository, e.g. files/connector")
+        elif build is not None and not (REPO / build / "Dockerfile").is_file():
+            missing = "does not exist" if not (REPO / build).is_dir() else "has no Dockerfile"
+            b.problem(("services", name, "build"), f"the build context {build} {missing}: the build "
+                      "would fail on the target", "a folder of this repository with its Dockerfile "
+                      "(and what it copies), e.g. files/connector")
     for db, spec in b.raw["databases"].items():
         for i, ddl in enumerate((spec or {}).get("ddl") or []):
             if not RELATIVE_PATH.match(str(ddl)) or not _inside(REPO, REPO / ddl):
@@ -232,6 +245,16 @@ def values(catalog: Catalog, b: Draft) -> None:
         for i, part in enumerate(svc.get("command") or []):
             if "\x00" in str(part):
                 b.problem(("services", name, "command"), f"item {i} holds a NUL byte")
+        argvs = {("services", name, "command"): svc.get("command") or [],
+                 **{("services", name, "release_tasks", str(t)): a for t, a in (svc.get("release_tasks") or {}).items()
+                    if isinstance(a, list)},
+                 **{("services", name, "build_args", str(k)): [v] for k, v in (svc.get("build_args") or {}).items()}}
+        for where, argv in argvs.items():
+            for why in _shown_secrets([str(a) for a in argv]):
+                b.problem(where, why, "a command line shows in ps, docker inspect and the image's history: "
+                          "give the value to the service in secret_env ({secret:NAME}) and read it from "
+                          "the environment (e.g. [\"sh\", \"-c\", \"exec app --password-file=/dev/stdin <<<\\\"$PW\\\"\"]), "
+                          "or mount a file")
         for task, argv in (svc.get("release_tasks") or {}).items():
             where = ("services", name, "release_tasks", str(task))
             _check_name(b, "task", task, where)
@@ -254,12 +277,31 @@ def values(catalog: Catalog, b: Draft) -> None:
                       "a number, optionally followed by k or m: 512k, 32m")
 
 
+def database_users(catalog: Catalog, b: Draft) -> None:
+    """Each database has a user of its own on its server (one role with two databases' passwords
+    would lock the first app out when the second is set), never one of the server's own accounts."""
+    from deploys.catalog.model import DB_ENGINES
+
+    taken: dict[tuple[str, str], str] = {}
+    for name, db in b.raw["databases"].items():
+        if not isinstance(db, dict) or db.get("engine") not in DB_ENGINES:
+            continue
+        where = ("databases", str(name), "user")
+        user, server = db.get("user"), str(db.get("service"))
+        reserved = DB_ENGINES[db["engine"]].get("reserved_users", ())
+        if user in reserved:
+            b.problem(where, f"{user!r} is the {db['engine']} server's own account",
+                      f"an app's user name, not one of {', '.join(reserved)}")
+        other = taken.setdefault((server, str(user)), str(name))
+        if other != name and db["engine"] != "mongodb":
+            b.problem(where, f"{user!r} is also the user of databases.{other} on {server}: one role "
+                      "with two passwords, and setting the second locks the first app out",
+                      f"give databases.{name} a user of its own", because=(("databases", other, "user"),))
+
+
 def redis_users(catalog: Catalog, b: Draft) -> None:
     """A redis database's user is an app's: never the server's `admin` or `default`, and its ACL
     rules grant keys, channels and commands only, never the admin commands."""
-    from deploys.catalog.model import DB_ENGINES
-
-    reserved = DB_ENGINES["redis"]["reserved_users"]
     for name, db in b.raw["databases"].items():
         if not isinstance(db, dict):
             continue
@@ -270,9 +312,6 @@ def redis_users(catalog: Catalog, b: Draft) -> None:
                 b.problem(where + ("redis_acl",), f"{name} is a {db.get('engine')} database: "
                           "redis_acl is for redis databases", "remove redis_acl")
             continue
-        if db.get("user") in reserved:
-            b.problem(where + ("user",), f"{db['user']!r} is the redis server's own user",
-                      f"an app's user name, not one of {', '.join(reserved)}")
         if acl is None:
             acl = b.raw["database_defaults"].get("redis_acl", "")
             where = ("database_defaults",)
@@ -329,6 +368,28 @@ def dsm_tasks(catalog: Catalog, b: Draft) -> None:
             b.problem(where, "every_min and every_hours both set", "repeat by one of them")
         if spec.get("on") == "bootup" and (spec.get("every_min") or spec.get("every_hours")):
             b.problem(where, "a boot-up task does not repeat", "drop every_min/every_hours")
+
+
+SHOWN_SECRET = re.compile(r"\{(secret:[^}]*|key:[^}]*\.private|db:[^}]*\.(password|url|jdbc_url|dsn))\}")
+INLINE_ARG_PASSWORD = re.compile(r"(?i)^--?(password|passwd|pass|secret|token|api-?key)=(?!\$)(.+)$")
+URL_WITH_PASSWORD = re.compile(r"://[^/:@\s]*:([^@/\s]+)@")
+
+
+def _shown_secrets(argv: list[str]) -> list[str]:
+    """Why an argv (a command, a release task, a build argument) would show a secret: a secret
+    macro (never expanded there, or expanded onto the command line), or a password written in it."""
+    found = []
+    for i, arg in enumerate(argv):
+        if SHOWN_SECRET.search(arg):
+            found.append(f"item {i}: {SHOWN_SECRET.search(arg).group(0)} is never put on a command line")
+            continue
+        url = URL_WITH_PASSWORD.search(arg)
+        flag = INLINE_ARG_PASSWORD.match(arg)
+        follows = i > 0 and re.fullmatch(r"(?i)--?(password|passwd|pass|secret|token|api-?key)", argv[i - 1]) \
+            and not arg.startswith("$")
+        if (url and not url.group(1).startswith("$")) or flag or follows:
+            found.append(f"item {i}: a password written in the command")
+    return found
 
 
 def _bad_macros(text: str) -> list[str]:
@@ -615,5 +676,5 @@ def swarm(catalog: Catalog, b: Draft) -> None:
                   "local (a credentials file) or remote (a token)")
 
 
-RULES = [names, roots, paths, powers, values, redis_users, dsm_tasks, backup, alerts, monitoring, killbill_tenant,
+RULES = [names, roots, paths, powers, values, database_users, redis_users, dsm_tasks, backup, alerts, monitoring, killbill_tenant,
          housekeeping, kubernetes, swarm]
