@@ -202,7 +202,7 @@ monitoring: Monitoring = {
 # a second deploy creates nothing), saying which in the release's log, then tells Kaui of it. The
 # Connector gets the key with {tenant:api_key} and the secret through secret_env.
 killbill_tenant: KillbillTenant = {
-    # False: no tenant is made (or `service` is not enabled).
+    # False: no tenant is made (a target that disables `service` says so here too).
     "enabled": True,
     # The Kill Bill service (reached through the edge, by its first route).
     "service": "killbill",

@@ -228,8 +228,9 @@ def routes(catalog: Catalog, b: Draft) -> None:
             continue
         if not services[service].get("port"):
             b.problem(where + ("service",), f"{service!r} has no port to route to")
-        if not PREFIX.match(path):
-            b.problem(where + ("path",), f"{path!r} is not a plain path prefix",
+        if not PREFIX.match(path) or not_normal(path):
+            b.problem(where + ("path",), f"{path!r} is not a plain path prefix" + (
+                      f": {not_normal(path)}" if not_normal(path) else ""),
                       "write the prefix itself, e.g. '/api' (no glob, no regex: the tunnel gets "
                       "the anchored regex ^/api(/|$) rendered for it)")
             continue
@@ -245,6 +246,20 @@ def routes(catalog: Catalog, b: Draft) -> None:
             b.problem(where + ("path",), f"routes.{other} already claims {hostname}{prefix or '/'}: "
                       "one of them can never match", "give each route its own hostname or prefix")
         claimed.setdefault((hostname, prefix), key)
+
+
+def not_normal(path: str) -> str | None:
+    """Why clients would never send this URL path as written (they normalise it before it reaches
+    the tunnel or the edge: RFC 3986 removes dot segments, browsers and curl decode
+    percent-encoded unreserved characters, proxies merge slashes), None when they would."""
+    part = path.split("?", 1)[0]
+    if "//" in part:
+        return "'//' is merged by clients and proxies"
+    if any(segment in (".", "..") for segment in part.split("/")):
+        return "a '.' or '..' segment is removed by clients (RFC 3986 dot segments)"
+    if "%" in part:
+        return "a percent-encoded character is decoded by clients"
+    return None
 
 
 def hostnames(catalog: Catalog, b: Draft) -> None:

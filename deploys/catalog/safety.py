@@ -229,6 +229,8 @@ def _as_list(value: Any) -> list:
 
 
 def values(catalog: Catalog, b: Draft) -> None:
+    from deploys.catalog.rules import not_normal
+
     """Values that reach files and scripts: no line break or NUL anywhere (they cannot be written
     safely), macros that parse, health paths that are plain paths."""
     for name, svc in b.all_raw().items():
@@ -267,9 +269,11 @@ def values(catalog: Catalog, b: Draft) -> None:
                           "one argument per item; a shell only as [\"sh\", \"-c\", \"...\"]")
         http = (svc.get("health") or {}).get("http") or {}
         path = http.get("path")
-        if path is not None and not HEALTH_PATH.match(str(path)):
-            b.problem(("services", name, "health", "http", "path"), f"{path!r} is not a plain URL path",
-                      "a path and query of letters, digits and . _ ~ / ? = & , % : + -")
+        if path is not None and (not HEALTH_PATH.match(str(path)) or not_normal(str(path))):
+            why = not_normal(str(path)) if HEALTH_PATH.match(str(path)) else None
+            b.problem(("services", name, "health", "http", "path"), f"{path!r} is not a plain URL path"
+                      + (f": {why}, so the probe would ask for another path" if why else ""),
+                      "a path and query of letters, digits and . _ ~ / ? = & , % : + -, as clients send it")
     for name, route in b.raw["routes"].items():
         size = route.get("max_body_size")
         if size is not None and not NGINX_SIZE.match(str(size)):
@@ -542,7 +546,15 @@ def killbill_tenant(catalog: Catalog, b: Draft) -> None:
     """Kill Bill's tenant: a service with a route (the edge reaches its API), plain words for
     what reaches a JSON body and a curl config, password secrets for what authenticates."""
     spec = b.raw["killbill_tenant"]
-    if not spec.get("enabled") or spec.get("service") not in b.enabled_raw():
+    if not spec.get("enabled"):
+        return
+    if spec.get("service") not in b.enabled_raw():
+        known = spec.get("service") in b.all_raw()
+        b.problem(("killbill_tenant", "service"), f"{str(spec.get('service'))[:60]!r} is "
+                  + ("disabled: no tenant would be made, and nothing would say so" if known else
+                     "not a service of the catalog"),
+                  "name the enabled Kill Bill service (killbill), or set killbill_tenant.enabled False",
+                  because=(("services", str(spec.get("service")), "enabled"), ("killbill_tenant", "enabled")))
         return
     if not catalog.services.get(spec["service"]) or not catalog.services[spec["service"]].routes:
         b.problem(("killbill_tenant", "service"), f"{spec['service']!r} has no route: the deploy reaches its API "
