@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import posixpath
 from pathlib import Path
 
 from deploys import dsm, layout
@@ -67,6 +68,13 @@ def image_tag(catalog: Catalog, service: Service) -> str:
     return f"{catalog.project_name}/{service.name}:{digest}"
 
 
+def cloudflared_config(catalog: Catalog) -> dict:
+    """cloudflared's config.yml of a locally managed tunnel, as data (the template serializes it)."""
+    return {"tunnel": catalog.tunnel["id"],
+            "credentials-file": f"/etc/cloudflared/{posixpath.basename(catalog.tunnel['credentials_file'])}",
+            "no-autoupdate": True, "ingress": [rule.as_config() for rule in tunnel_rules(catalog)]}
+
+
 def render(catalog: Catalog) -> dict[str, ManagedFile]:
     """Every managed file, keyed by its path under deploy_root."""
     ddl = ddl_files(catalog)
@@ -103,7 +111,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
         add(f"{layout.EDGE_CONF}/marketplace.conf", "edge.conf.j2")
         add(f"{layout.EDGE_CONF}/proxy_headers.inc", "proxy_headers.inc.j2")
     if "cloudflared" in catalog.services and catalog.tunnel["mode"] == "local":
-        add(f"{layout.CLOUDFLARED}/config.yml", "cloudflared.yml.j2")
+        add(f"{layout.CLOUDFLARED}/config.yml", "cloudflared.yml.j2", config=cloudflared_config(catalog))
     for paths in ddl.values():
         for path, source in paths.items():
             files[path] = ManagedFile(path, (REPO / source).read_bytes(), 0o644)

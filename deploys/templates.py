@@ -19,6 +19,7 @@ import shlex
 from pathlib import Path
 
 import jinja2
+import yaml
 
 from deploys import dsm, layout
 from deploys.catalog import REPO, Catalog
@@ -111,7 +112,8 @@ def _env(shell: bool) -> jinja2.Environment:
     env.filters.update(cq=_compose_scalar, sq=shell_word, words=shell_words, line=heredoc_line,
                        json=lambda v: json.dumps(v, sort_keys=True), pg_ident=pg_ident,
                        sql_literal=sql_literal, mysql_ident=mysql_ident,
-                       b64=lambda v: base64.b64encode(str(v).encode()).decode())
+                       b64=lambda v: base64.b64encode(str(v).encode()).decode(),
+                       yaml=lambda v: yaml.safe_dump(v, sort_keys=False, default_flow_style=False, width=1000))
     env.globals["layout"] = layout
     env.globals["dsm"] = dsm
     return env

@@ -103,7 +103,7 @@ def test_a_provided_secret_must_be_placed_by_the_operator(tmp_path, group_data):
     from deploys import catalog as catalog_mod
     from deploys.render import render
 
-    gd = group_data("local", 'extends = ["standins"]\ntunnel = {"mode": "remote", "account_id": "acc"}\n')
+    gd = group_data("local", 'extends = ["standins"]\ntunnel = {"mode": "remote", "account_id": "0123456789abcdef0123456789abcdef"}\n')
     files = render(catalog_mod.load("local", gd))
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "secrets.sh").write_bytes(files["scripts/secrets.sh"].content)

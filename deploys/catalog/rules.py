@@ -76,6 +76,8 @@ CATALOG_OWNED = {"image": "image", "build": "build", "ports": "host_port", "envi
 # `latest`, `16`, `1-alpine`, `bookworm`, `lts` float.
 PINNED_TAG = re.compile(r"^v?\d+\.\d+|^[0-9a-f]{7,40}$|\d{6,}")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+TUNNEL_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 PREFIX = re.compile(r"^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?/?$")
 
 
@@ -402,6 +404,12 @@ def tunnel(catalog: Catalog, b: Draft) -> None:
     if mode in ("local", "remote") and own and not t.get("id"):
         b.problem(("tunnel", "id"), "cloudflared is enabled but no tunnel id is set",
                   "run `cloudflared tunnel create marketplace` and set its UUID here")
+    elif t.get("id") is not None and not TUNNEL_ID.match(str(t["id"])):
+        b.problem(("tunnel", "id"), f"{str(t['id'])[:60]!r} is not a tunnel id",
+                  "the tunnel's UUID, as `cloudflared tunnel list` shows it")
+    if t.get("account_id") is not None and not ACCOUNT_ID.match(str(t["account_id"])):
+        b.problem(("tunnel", "account_id"), f"{str(t['account_id'])[:60]!r} is not an account id",
+                  "the 32 hexadecimal digits of Cloudflare dashboard > Account > Account ID")
     if mode == "remote":
         if not t.get("account_id"):
             b.problem(("tunnel", "account_id"), "a remotely managed tunnel needs the account id",

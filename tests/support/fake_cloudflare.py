@@ -7,7 +7,7 @@ import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOKEN = "cf-test-token-9f8e7d6c5b4a"
-ACCOUNT, TUNNEL = "acc0123456789", "6ff42ae2-765d-4adf-8112-31c55c1551ef"
+ACCOUNT, TUNNEL = "0123456789abcdef0123456789abcdef", "6ff42ae2-765d-4adf-8112-31c55c1551ef"
 
 
 class FakeCloudflare(ThreadingHTTPServer):
