@@ -688,5 +688,47 @@ def swarm(catalog: Catalog, b: Draft) -> None:
                   "local (a credentials file) or remote (a token)")
 
 
+# The numbers of the catalog that had no range of their own elsewhere, each with the range that
+# makes sense for it and why ("*": any key at that level, e.g. every service). A value outside
+# is refused with its range; a None is left to the rules that give it a meaning.
+BOUNDS: dict[tuple[str, ...], tuple[float, float, str]] = {
+    ("preflight", "min_free_mib", "*"): (0, 16 * 1024 * 1024, "MiB of free space, 0 to 16 TiB"),
+    ("preflight", "max_memory_share"): (0.1, 1.0, "the share of the NAS's memory the limits may add up to, "
+                                        "0.1 to 1.0 (the other site and DSM need the rest)"),
+    ("wait_timeout_s",): (10, 3600, "seconds a release waits for health, 10 to 3600"),
+    ("port_offset",): (0, 60000, "0 to 60000 (added to every host port)"),
+    ("services", "*", "health", "interval_s"): (1, 3600, "seconds between health checks, 1 to 3600"),
+    ("services", "*", "health", "timeout_s"): (1, 600, "seconds one health check may take, 1 to 600"),
+    ("services", "*", "health", "retries"): (1, 100, "failed checks before unhealthy, 1 to 100"),
+    ("services", "*", "health", "start_period_s"): (0, 3600, "seconds of start-up grace, 0 to 3600"),
+    ("services", "*", "health", "gate_timeout_s"): (10, 3600, "seconds the release gate waits, 10 to 3600"),
+    ("backup", "max_age_hours"): (1, 24 * 31, "hours before a backup counts as too old, 1 to 744"),
+    ("tunnel", "shared", "ready_timeout_s"): (5, 600, "seconds the shared tunnel has to be ready, 5 to 600"),
+}
+
+
+def _at(node: Any, path: tuple[str, ...], where: tuple[str, ...] = ()):
+    """(key path, value) of every value at a BOUNDS path ("*" matching every key)."""
+    if not path:
+        yield where, node
+        return
+    if not isinstance(node, dict):
+        return
+    keys = node.keys() if path[0] == "*" else [path[0]] if path[0] in node else []
+    for key in keys:
+        yield from _at(node[key], path[1:], (*where, str(key)))
+
+
+def bounds(catalog: Catalog, b: Draft) -> None:
+    """Every number of BOUNDS lies in its range."""
+    data = {**b.raw, "services": b.all_raw()}
+    for pattern, (low, high, what) in BOUNDS.items():
+        for where, value in _at(data, pattern):
+            if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not low <= value <= high:
+                b.problem(where, f"{value!r} is out of range", what)
+
+
 RULES = [names, roots, paths, powers, values, database_users, redis_users, dsm_tasks, backup, alerts, monitoring, killbill_tenant,
-         housekeeping, kubernetes, swarm]
+         housekeeping, kubernetes, swarm, bounds]
