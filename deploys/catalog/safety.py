@@ -254,9 +254,9 @@ def values(catalog: Catalog, b: Draft) -> None:
         for where, argv in argvs.items():
             for why in _shown_secrets([str(a) for a in argv]):
                 b.problem(where, why, "a command line shows in ps, docker inspect and the image's history: "
-                          "give the value to the service in secret_env ({secret:NAME}) and read it from "
-                          "the environment (e.g. [\"sh\", \"-c\", \"exec app --password-file=/dev/stdin <<<\\\"$PW\\\"\"]), "
-                          "or mount a file")
+                          "give the value to the service in secret_env ({secret:NAME}) and let the program "
+                          "read it from its environment (never expanded into an argument: that is on the "
+                          "command line again), or mount a file")
         for task, argv in (svc.get("release_tasks") or {}).items():
             where = ("services", name, "release_tasks", str(task))
             _check_name(b, "task", task, where)
