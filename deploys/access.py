@@ -12,8 +12,8 @@ copies every upload with one more sudo step. Here:
   command as root puts them in place (deploys/operations.py).
 
 The password is given once: MARKETPLACE_SUDO_PASSWORD, or asked on the terminal when
-MARKETPLACE_ASK_SUDO=1, or (a target this machine provisions itself: staging's DSM stand-in)
-the 0600 file `make setup` made, `<MARKETPLACE_STATE>/<target>-sudo-password`, read when it is
+MARKETPLACE_ASK_SUDO=1, or, with neither set (a target this machine provisions itself: staging's
+DSM stand-in), the 0600 file `make setup` made, `<MARKETPLACE_STATE>/<target>-sudo-password`, read when it is
 needed (so a first `make deploy` finds the file its own setup step just wrote). Without one, a rule that wants a password fails with a message that
 says so (sudo finds stdin empty; `sudo -n`'s own words would make pyinfra prompt by itself).
 """
@@ -58,8 +58,8 @@ class Become:
     def password(self) -> str | None:
         if not self.sudo:
             return None
-        if os.environ.get("MARKETPLACE_SUDO_PASSWORD"):
-            return os.environ["MARKETPLACE_SUDO_PASSWORD"]
+        if "MARKETPLACE_SUDO_PASSWORD" in os.environ:  # set, even empty: the operator's word
+            return os.environ["MARKETPLACE_SUDO_PASSWORD"] or None
         if os.environ.get("MARKETPLACE_ASK_SUDO") == "1":
             if self.account not in _asked:
                 _asked[self.account] = getpass.getpass(f"sudo password of {self.account} on the target: ")

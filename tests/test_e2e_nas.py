@@ -119,7 +119,7 @@ def test_preflight_refuses_a_full_disk_and_a_taken_port_touching_nothing(clone, 
     taken = holder.getsockname()[1]
     try:
         clone.commit("a disk too small and a port someone holds", append={"group_data/staging.py": (
-            '\npreflight = {"min_free_mib": {"backup_dir": 999999999}}\n'
+            '\npreflight = {"min_free_mib": {"backup_dir": 16000000}}\n'
             f'services = {{"connector": {{"host_port": {taken - staging_stack.port_offset}}}}}\n')})
         before = containers(staging_stack)
         refused = clone.deploy()

@@ -11,7 +11,7 @@ import pytest
 
 from deploys import catalog as catalog_mod
 from deploys.render import render
-from deploys.shared_tunnel import merge
+from deploys.shared_tunnel import merge, without_block
 from tests.support.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +47,10 @@ def test_the_block_is_installed_the_tunnel_restarted_and_ready(wattsun, group_da
     result = install(catalog, tmp_path, original)
     assert result.returncode == 0, result.stdout + result.stderr
     assert wattsun.read_text() == merge(original, catalog)
-    assert wattsun.read_text().startswith(original.split("  - service: http_status:404")[0])
+    installed = wattsun.read_text()
+    # our block first: no foreign rule comes before one of ours; every foreign byte kept
+    assert installed.index("# BEGIN") < installed.index("  - hostname: wattsun.co.ke")
+    assert without_block(installed, catalog) == original
     assert started_at() != before and wait_ready()
     [backup] = (tmp_path / "backups" / "cloudflared").iterdir()
     assert backup.read_text() == original
