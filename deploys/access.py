@@ -13,8 +13,9 @@ copies every upload with one more sudo step. Here:
 
 The password is given once: MARKETPLACE_SUDO_PASSWORD, or asked on the terminal when
 MARKETPLACE_ASK_SUDO=1, or, with neither set (a target this machine provisions itself: staging's
-DSM stand-in), the 0600 file `make setup` made, `<MARKETPLACE_STATE>/<target>-sudo-password`, read when it is
-needed (so a first `make deploy` finds the file its own setup step just wrote). Without one, a rule that wants a password fails with a message that
+DSM stand-in), the 0600 file `make setup` made, `<MARKETPLACE_STATE>/<target>-sudo-password`,
+read when it is needed (so a first `make deploy` finds the file its own setup step just wrote).
+Without one, a rule that wants a password fails with a message that
 says so (sudo finds stdin empty; `sudo -n`'s own words would make pyinfra prompt by itself).
 """
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from pyinfra.api import QuoteString, StringCommand
 from pyinfra.connectors import util as _pyinfra_util
 
-from deploys.catalog import REPO
+from deploys.catalog import STATE
 
 # pyinfra prompts on its own (getpass, which dies without a terminal) when a command's output
 # holds sudo's "a password is required"; our sudo takes its password from us only.
@@ -71,7 +72,7 @@ class Become:
         """The sudo password file `make setup` made for this target on this machine, if any."""
         if not self.target:
             return None
-        path = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state")) / f"{self.target}-sudo-password"
+        path = STATE / f"{self.target}-sudo-password"
         return path if path.is_file() else None
 
     def command(self, command: StringCommand | str) -> StringCommand:

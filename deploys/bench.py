@@ -42,7 +42,7 @@ from deploys.render import render
 TARGET = "staging"
 NAS_STANDIN = "marketplace-nas-standin"
 VENV_BIN = Path(sys.executable).parent
-STATE = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
+STATE = catalog_mod.STATE
 ENV = {**os.environ, "MARKETPLACE_TARGET": TARGET, "MARKETPLACE_STATE": str(STATE)}
 if not ENV.get("MARKETPLACE_SUDO_PASSWORD") and (STATE / f"{TARGET}-sudo-password").exists():
     # the sudo password `make setup` made for the target's deploy account (the DSM stand-in's)

@@ -14,15 +14,13 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import os
 import shlex
-from pathlib import Path
 
 import jinja2
 import yaml
 
 from deploys import dsm, layout
-from deploys.catalog import REPO, Catalog
+from deploys.catalog import REPO, STATE, Catalog
 from deploys.catalog.model import DB_ENGINES
 
 TEMPLATES = REPO / "templates"
@@ -91,7 +89,7 @@ def _compose_scalar(value) -> str:
 def _bytecode_cache(kind: str) -> jinja2.BytecodeCache | None:
     """Compiled templates kept between runs (keyed by each template's source, so never stale):
     compiling them is most of what rendering costs, and every deploy renders them all."""
-    folder = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state")) / "jinja" / kind
+    folder = STATE / "jinja" / kind
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:

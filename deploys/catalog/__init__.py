@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploys.catalog import derive, rules
-from deploys.catalog.draft import GROUP_DATA, REPO, CatalogError, Draft, Problem, connection, layers, targets
+from deploys.catalog.draft import GROUP_DATA, REPO, STATE, CatalogError, Draft, Problem, connection, layers, targets
 from deploys.catalog.model import DB_ENGINES, MACRO, SECRET_TOKEN, Catalog, Health, Route, Service
 
-__all__ = ["DB_ENGINES", "GROUP_DATA", "MACRO", "REPO", "SECRET_TOKEN", "connection", "targets", "Catalog",
+__all__ = ["DB_ENGINES", "GROUP_DATA", "MACRO", "REPO", "STATE", "SECRET_TOKEN", "connection", "targets", "Catalog",
            "CatalogError", "Health", "Problem", "Route", "Service", "load"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import __future__
 import difflib
 import functools
+import os
 import re
 import runpy
 import traceback
@@ -15,6 +16,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent.parent
 GROUP_DATA = REPO / "group_data"
+# What this checkout keeps on this machine (SSH keys, sudo password files, compiled templates).
+STATE = Path(os.environ.get("MARKETPLACE_STATE", REPO / ".state"))
 # Keys in group_data that belong to pyinfra (connection settings), not to the catalog.
 PYINFRA_KEY = re.compile(r"^(ssh_|_)")
 

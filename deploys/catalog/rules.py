@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deploys.catalog import safety
+from deploys.catalog.safety import URL_PASSWORD, not_normal
 from deploys.catalog.draft import REPO, Draft
 from deploys.catalog.model import MACRO, Catalog
 
@@ -56,7 +57,6 @@ NOT_A_SECRET = re.compile(r"_(FILE|PATH|DIR|TTL|SECONDS|MINUTES|HOURS|DAYS|LENGT
                           r"ENABLED|TYPE|NAME|HEADER|USER|METHOD|ALGORITHM|ISSUER|AUDIENCE)$", re.IGNORECASE)
 # A credential inside a value: a URL's password (redis://:pw@, postgresql://u:pw@) or a query
 # parameter (jdbc:...?password=pw).
-URL_PASSWORD = re.compile(r"://[^/:@\s]*:([^@/\s]+)@")
 QUERY_PASSWORD = re.compile(r"[?&;](?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)=([^&;\s]+)",
                             re.IGNORECASE)
 # Compose keys Synology's Compose 2.20.1 rejects or ignores (and what needs them).
@@ -230,9 +230,9 @@ def routes(catalog: Catalog, b: Draft) -> None:
             continue
         if not services[service].get("port"):
             b.problem(where + ("service",), f"{service!r} has no port to route to")
-        if not PREFIX.match(path) or not_normal(path):
-            b.problem(where + ("path",), f"{path!r} is not a plain path prefix" + (
-                      f": {not_normal(path)}" if not_normal(path) else ""),
+        rewritten = not_normal(path)
+        if not PREFIX.match(path) or rewritten:
+            b.problem(where + ("path",), f"{path!r} is not a plain path prefix" + (f": {rewritten}" if rewritten else ""),
                       "write the prefix itself, e.g. '/api' (no glob, no regex: the tunnel gets "
                       "the anchored regex ^/api(/|$) rendered for it)")
             continue
@@ -248,20 +248,6 @@ def routes(catalog: Catalog, b: Draft) -> None:
             b.problem(where + ("path",), f"routes.{other} already claims {hostname}{prefix or '/'}: "
                       "one of them can never match", "give each route its own hostname or prefix")
         claimed.setdefault((hostname, prefix), key)
-
-
-def not_normal(path: str) -> str | None:
-    """Why clients would never send this URL path as written (they normalise it before it reaches
-    the tunnel or the edge: RFC 3986 removes dot segments, browsers and curl decode
-    percent-encoded unreserved characters, proxies merge slashes), None when they would."""
-    part = path.split("?", 1)[0]
-    if "//" in part:
-        return "'//' is merged by clients and proxies"
-    if any(segment in (".", "..") for segment in part.split("/")):
-        return "a '.' or '..' segment is removed by clients (RFC 3986 dot segments)"
-    if "%" in part:
-        return "a percent-encoded character is decoded by clients"
-    return None
 
 
 def hostnames(catalog: Catalog, b: Draft) -> None:

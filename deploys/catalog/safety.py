@@ -229,8 +229,6 @@ def _as_list(value: Any) -> list:
 
 
 def values(catalog: Catalog, b: Draft) -> None:
-    from deploys.catalog.rules import not_normal
-
     """Values that reach files and scripts: no line break or NUL anywhere (they cannot be written
     safely), macros that parse, health paths that are plain paths."""
     for name, svc in b.all_raw().items():
@@ -375,8 +373,8 @@ def dsm_tasks(catalog: Catalog, b: Draft) -> None:
 
 
 SHOWN_SECRET = re.compile(r"\{(secret:[^}]*|key:[^}]*\.private|db:[^}]*\.(password|url|jdbc_url|dsn))\}")
-INLINE_ARG_PASSWORD = re.compile(r"(?i)^--?(password|passwd|pass|secret|token|api-?key)=(?!\$)(.+)$")
-URL_WITH_PASSWORD = re.compile(r"://[^/:@\s]*:([^@/\s]+)@")
+PASSWORD_FLAG = re.compile(r"(?i)--?(password|passwd|pass|secret|token|api-?key)")
+URL_PASSWORD = re.compile(r"://[^/:@\s]*:([^@/\s]+)@")
 
 
 def _shown_secrets(argv: list[str]) -> list[str]:
@@ -387,13 +385,27 @@ def _shown_secrets(argv: list[str]) -> list[str]:
         if SHOWN_SECRET.search(arg):
             found.append(f"item {i}: {SHOWN_SECRET.search(arg).group(0)} is never put on a command line")
             continue
-        url = URL_WITH_PASSWORD.search(arg)
-        flag = INLINE_ARG_PASSWORD.match(arg)
-        follows = i > 0 and re.fullmatch(r"(?i)--?(password|passwd|pass|secret|token|api-?key)", argv[i - 1]) \
-            and not arg.startswith("$")
-        if (url and not url.group(1).startswith("$")) or flag or follows:
+        url = URL_PASSWORD.search(arg)
+        flag, value = arg.partition("=")[::2]
+        written = PASSWORD_FLAG.fullmatch(flag) and value and not value.startswith("$")
+        follows = i > 0 and PASSWORD_FLAG.fullmatch(argv[i - 1]) and not arg.startswith("$")
+        if (url and not url.group(1).startswith("$")) or written or follows:
             found.append(f"item {i}: a password written in the command")
     return found
+
+
+def not_normal(path: str) -> str | None:
+    """Why clients would never send this URL path as written (they normalise it before it reaches
+    the tunnel or the edge: RFC 3986 removes dot segments, browsers and curl decode
+    percent-encoded unreserved characters, proxies merge slashes), None when they would."""
+    part = path.split("?", 1)[0]
+    if "//" in part:
+        return "'//' is merged by clients and proxies"
+    if any(segment in (".", "..") for segment in part.split("/")):
+        return "a '.' or '..' segment is removed by clients (RFC 3986 dot segments)"
+    if "%" in part:
+        return "a percent-encoded character is decoded by clients"
+    return None
 
 
 def _bad_macros(text: str) -> list[str]:
