@@ -78,7 +78,7 @@ validate: venv
 	$(PY) -m deploys.cli validate $(GIVEN_TARGET)
 
 route: venv
-	@test -n "$(URL)" || { echo "usage: make route URL=https://host/path" >&2; exit 2; }
+	@test -n "$$MAKE_ROUTE_URL" || { echo "usage: make route URL=https://host/path [TARGET=]" >&2; exit 2; }
 	@$(PY) -m deploys.cli route "$$MAKE_ROUTE_URL" $(if $(GIVEN_TARGET),--target $(GIVEN_TARGET))
 
 rotate: venv
