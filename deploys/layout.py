@@ -35,6 +35,8 @@ EDGE_STATUS_ROOT = "/srv/status"
 EDGE_AUTH_DIR = "/etc/nginx/htpasswd"
 STATUS_MOUNTS = {STATUS_DIR: EDGE_STATUS_ROOT + STATUS_PATH, STATUS_AUTH_DIR: EDGE_AUTH_DIR}
 BUILD = "build"
+# The stack as the NAS-side program (files/nasops) reads it: JSON, rendered from the catalog.
+STACK_DESCRIPTION = "ops/stack.json"
 DDL = "postgres/ddl"
 EDGE_CONF = "edge/conf.d"
 CLOUDFLARED = "cloudflared"

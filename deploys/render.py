@@ -12,7 +12,7 @@ import json
 import posixpath
 from pathlib import Path
 
-from deploys import dsm, layout
+from deploys import dsm, layout, stack_description
 from deploys.swarm import WITH_ENV, StackFile, hash_variable
 from deploys.catalog import REPO, Catalog, Service
 from deploys.ingress import tunnel_rules
@@ -21,7 +21,7 @@ from deploys.templates import shell_context, template
 # The ops scripts (templates/scripts/NAME.sh.j2 -> scripts/NAME.sh) and their modes.
 SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup": 0o755, "healthcheck": 0o755,
            "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700, "sync": 0o755,
-           "monitor": 0o755, "status": 0o755, "run": 0o755, "tenant": 0o755}
+           "monitor": 0o755, "status": 0o755, "ops": 0o755, "run": 0o755, "tenant": 0o755}
 
 
 def build_files(service: Service) -> dict[str, bytes]:
@@ -60,6 +60,16 @@ def offsite_image(catalog: Catalog) -> tuple[str, str | None]:
     return f"{catalog.project_name}/offsite:{digest}", f"{layout.BUILD}/{Path(offsite['build']).name}"
 
 
+OPS_PROGRAM = "files/nasops"
+
+
+def ops_image(catalog: Catalog) -> tuple[str, str]:
+    """The NAS-side program's image (tagged after its content and build arguments) and the
+    folder it is built from on the target."""
+    digest = _context_digest(OPS_PROGRAM, json.dumps(catalog.ops_program["build_args"], sort_keys=True))
+    return f"{catalog.project_name}/nasops:{digest}", f"{layout.BUILD}/{Path(OPS_PROGRAM).name}"
+
+
 def image_tag(catalog: Catalog, service: Service) -> str:
     """A pinned image, or for a build a tag named after the content it is built from."""
     if not service.build:
@@ -89,6 +99,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
            "redis_users": sorted({user for db in catalog.databases_of("redis")
                                   for user in catalog.database_users(db)})}
     ctx["offsite_image"], ctx["offsite_context"] = offsite_image(catalog)
+    ctx["ops_image"], ctx["ops_context"] = ops_image(catalog)
     files: dict[str, ManagedFile] = {}
 
     def add(path: str, name: str, mode: int = 0o644, **extra) -> None:
@@ -107,6 +118,10 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
             for name, content in _context_files(offsite["build"]):
                 path = f"{ctx['offsite_context']}/{name}"
                 files[path] = ManagedFile(path, content, 0o644)
+    for name, content in _context_files(OPS_PROGRAM):
+        path = f"{ctx['ops_context']}/{name}"
+        files[path] = ManagedFile(path, content, 0o644)
+    files[layout.STACK_DESCRIPTION] = ManagedFile(layout.STACK_DESCRIPTION, stack_description.render(catalog), 0o644)
     if "edge" in catalog.services:
         add(f"{layout.EDGE_CONF}/marketplace.conf", "edge.conf.j2")
         add(f"{layout.EDGE_CONF}/proxy_headers.inc", "proxy_headers.inc.j2")

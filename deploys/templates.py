@@ -122,11 +122,16 @@ def template(name: str) -> jinja2.Template:
     return _env(name.endswith(".sh.j2")).get_template(name)
 
 
+def edge_url(catalog: Catalog) -> str:
+    """Where a health route is asked as the tunnel reaches it: the edge's published port, the
+    route's hostname as Host ("": no published edge, every route answers nothing)."""
+    edge = catalog.services.get("edge")
+    return f"http://{catalog.bind_address}:{edge.host_port}" if edge and edge.host_port else ""
+
+
 def shell_context(catalog: Catalog) -> dict:
     """What every shell template may use besides the catalog."""
-    edge = catalog.services.get("edge")
-    edge_url = f"http://{catalog.bind_address}:{edge.host_port}" if edge and edge.host_port else ""
-    return {"c": catalog, "state_format": layout.state_format(catalog.engine), "edge_url": edge_url,
+    return {"c": catalog, "state_format": layout.state_format(catalog.engine), "edge_url": edge_url(catalog),
             "project_label": layout.project_label(catalog.engine),
             "service_label": layout.service_label(catalog.engine),
             "engines": DB_ENGINES, "sync_jobs": catalog.sync_jobs}

@@ -230,6 +230,13 @@ housekeeping: Housekeeping = {
     "log_max_kib": 1024,
     "log_keep": 4,
 }
+# The NAS-side program (files/nasops: the checks, the alerts, the status page, the logs'
+# rotation), which DSM's tasks and the deploy run in a throwaway container of an image built on
+# the target from files/nasops. `build_args`: its build arguments (BASE_IMAGE: the Python image
+# it is built on, the Connector's, so the two share their layers).
+ops_program: OpsProgram = {
+    "build_args": {"BASE_IMAGE": "python:3.11.10-slim-bookworm"},
+}
 # What runs the stack: "compose" (Docker Compose on the target, converged over SSH), "swarm" (a
 # stack file converged with `docker stack deploy` on a swarm manager, over the same SSH path and
 # release machinery) or "kubernetes" (manifests only: `make render TARGET=k8s` writes them, the
@@ -726,6 +733,10 @@ class Swarm(TypedDict, total=False):
     data_label: str
     replicas: dict[str, int]
     update_monitor_s: int
+
+
+class OpsProgram(TypedDict, total=False):
+    build_args: dict[str, str]
 
 
 class Housekeeping(TypedDict, total=False):

@@ -40,6 +40,10 @@ services = {
                         "cloudflared", "tunnel", "--no-autoupdate", "--metrics", "0.0.0.0:2000", "run"]}}},
 }
 
+# The NAS-side program on the local base image (its Debian packages carry the Docker SDK,
+# Jinja2 and prometheus_client).
+ops_program = {"build_args": _BASE}
+
 # Kill Bill's and Kaui's real DDL is not in git (see README): the stand-ins get tables of their
 # own, loaded the same way, which they check for.
 databases = {

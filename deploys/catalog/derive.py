@@ -36,6 +36,7 @@ def catalog(draft: Draft) -> Catalog:
         monitoring=dict(raw["monitoring"]),
         killbill_tenant=dict(raw["killbill_tenant"]),
         housekeeping=dict(raw["housekeeping"]),
+        ops_program={"build_args": dict(raw["ops_program"]["build_args"])},
         engine=raw["engine"],
         kubernetes=dict(raw["kubernetes"]),
         swarm=dict(raw["swarm"]),

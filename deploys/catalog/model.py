@@ -166,6 +166,7 @@ class Catalog:
     monitoring: dict[str, Any]
     killbill_tenant: dict[str, Any]
     housekeeping: dict[str, Any]
+    ops_program: dict[str, Any]
     engine: str
     kubernetes: dict[str, Any]
     swarm: dict[str, Any]

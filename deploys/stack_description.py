@@ -1,0 +1,89 @@
+"""The stack as the NAS-side program reads it (layout.STACK_DESCRIPTION, JSON): everything it
+checks, reports, alerts and rotates, derived from the catalog here and nowhere else.
+
+The program (files/nasops) never sees the catalog or a template: this file is its whole input
+besides the target's own state. Paths are relative to deploy_root unless they say otherwise;
+secrets appear only as the path of the file that holds them."""
+
+from __future__ import annotations
+
+import json
+
+from deploys import layout
+from deploys.catalog import Catalog
+from deploys.templates import edge_url
+
+FORMAT = 1  # bumped when the program must refuse an older description
+
+
+def describe(catalog: Catalog) -> dict:
+    c = catalog
+    return {
+        "format": FORMAT,
+        "project": c.project_name,
+        "target": c.target,
+        "engine": c.engine,
+        "deploy_root": c.deploy_root,
+        "labels": {"project": layout.project_label(c.engine), "service": layout.service_label(c.engine)},
+        "edge_url": edge_url(c),
+        "services": [{"name": s.name, "health_host": s.health_host, "health_path": s.health_url,
+                      "http_status": s.health.http_status} for s in c.services.values()],
+        "routes": [_route(c, r) for r in c.routes],
+        "backup": {"dir": c.backup_dir, "max_age_hours": c.backup["max_age_hours"]},
+        "disks": [{"name": name, "path": path, "min_free_mib": c.preflight["min_free_mib"][name]}
+                  for name, path in (("deploy_root", c.deploy_root), ("backup_dir", c.backup_dir))],
+        "tunnel": _tunnel(c),
+        "monitoring": _monitoring(c),
+        "alerts": _alerts(c),
+        "housekeeping": {"folders": list(layout.ROTATED_LOGS), "log_max_kib": c.housekeeping["log_max_kib"],
+                         "log_keep": c.housekeeping["log_keep"]},
+        "sync_jobs": c.sync_jobs,
+        "paths": {"monitor": layout.MONITOR, "integration": layout.INTEGRATION, "releases": layout.RELEASES,
+                  "status_dir": layout.STATUS_DIR},
+    }
+
+
+def render(catalog: Catalog) -> bytes:
+    return (json.dumps(describe(catalog), indent=1, sort_keys=True) + "\n").encode()
+
+
+def _route(c: Catalog, route) -> dict:
+    """A route's probe: the service's health route where this is the service's first route (its
+    status must match), else the route's prefix (any answer below 500)."""
+    svc = c.services[route.service]
+    if svc.health_url and svc.routes[0] == route:
+        return {"name": route.name, "hostname": route.hostname, "path": svc.health_url,
+                "service": route.service, "expect": svc.health.http_status}
+    return {"name": route.name, "hostname": route.hostname, "path": route.prefix + "/",
+            "service": route.service, "expect": None}
+
+
+def _tunnel(c: Catalog) -> dict | None:
+    """tunnel.mode shared: the other site's cloudflared, which must be ready."""
+    if c.tunnel["mode"] != "shared":
+        return None
+    shared = c.tunnel["shared"]
+    return {"container": shared["container"], "ready_url": shared["metrics_url"] + "/ready"}
+
+
+def _monitoring(c: Catalog) -> dict | None:
+    if not c.monitoring_hostname:
+        return None
+    m = c.monitoring
+    return {"page_url": f"https://{c.monitoring_hostname}{layout.STATUS_PATH}/", "user": m["user"],
+            "password_file": f"{c.deploy_root}/{layout.SECRET_VALUES}/{m['password_secret']}",
+            "recent_alerts": m["recent_alerts"]}
+
+
+def _alerts(c: Catalog) -> dict:
+    a = c.alerts
+    email = a["email"]
+    mail = None
+    if email["relay"]:
+        mail = {"relay": email["relay"], "port": email["port"], "from": email["from"], "to": list(email["to"]),
+                "starttls": bool(email["starttls"]), "user": email["user"],
+                "password_file": (f"{layout.SECRET_VALUES}/{email['password_secret']}"
+                                  if email["user"] and email["password_secret"] else None)}
+    return {"repeat_min": a["repeat_min"], "dsm_notify": bool(a["dsm_notify"]), "email": mail,
+            "webhooks": [{"name": name, "shape": hook["shape"], "url_file": f"{layout.SECRET_VALUES}/{hook['url_secret']}"}
+                         for name, hook in sorted(a["webhooks"].items())]}
