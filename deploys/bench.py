@@ -16,6 +16,9 @@ Each figure is the median of several runs, with min and max:
                   (deploys/bench_backup.py)
   status page     GET /monitoring/ through the edge at 100 requests/s for 30 s, open loop:
                   p50, p99, max (deploys/bench_status.py)
+  NAS-side program  its image's size and layers shared with the Connector's, a container's
+                  start, `healthcheck.sh report` and a status snapshot as DSM's tasks run them
+                  (deploys/bench_nasops.py)
   resources       memory and CPU per service while the stack idles, next to the catalog's
                   limits (deploys/bench_resources.py; docs/OUTGROW.md reads them)
 Writes out/bench.json; the last line printed is the same JSON object on one line.
@@ -206,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     from deploys import bench_resources
 
     resources = bench_resources.measure(catalog)
+    from deploys import bench_nasops
+
+    nasops = bench_nasops.measure(catalog)
 
     result = {
         "noop_s": summary(noops)["median"], "noop": summary(noops),
@@ -223,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": backups,
         "status_page": status_page,
         "resources": resources,
+        "nasops": nasops,
     }
     rows = [
         ("no-op converge", result["noop"], f"{commands} remote commands, {connections} SSH connection(s)"),
@@ -241,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:34} {seconds:9.2f} {'':8} {'':8} {1:5d}  {note}")
     name, note = bench_status.row_of(status_page)
     print(f"{name:34} {status_page['p99_ms'] / 1000:9.3f} {'':8} {'':8} {1:5d}  {note}")
+    for name, s, note in bench_nasops.rows_of(nasops):
+        print(f"{name:34} {s['median_s']:9.3f} {s['min_s']:8.3f} {s['max_s']:8.3f} {s['runs']:5d}  {note}")
     print("\n".join(bench_resources.rows_of(resources)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

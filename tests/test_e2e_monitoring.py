@@ -134,7 +134,11 @@ def test_the_same_data_as_json_and_as_prometheus_metrics(page):
     lines = reply.text.splitlines()
     for line in lines:
         assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample.match(line), line
-    assert f'marketplace_up{{project="{page.project_name}"}} 1' in lines
+    # read back as Prometheus reads it (the exposition writes 1 as 1.0)
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(reply.text)}
+    assert [(s.labels, s.value) for s in families["marketplace_up"].samples] == [({"project": page.project_name}, 1)]
     assert sum(line.startswith("marketplace_service_up{") for line in lines) == len(page.services)
 
 

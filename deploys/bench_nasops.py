@@ -1,0 +1,73 @@
+"""`make bench`, the NAS-side program (files/nasops): its image's size and how many of its
+layers it shares with the Connector's (both are built on the same Python base), and what a DSM
+task's start costs: a bare `docker run` of the image, `healthcheck.sh report` and a status page
+snapshot (`status.sh`) as DSM's tasks run them, on the NAS (the DSM stand-in). Not a test:
+nothing is asserted."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+
+from deploys import catalog as catalog_mod
+from deploys import layout
+from deploys.render import image_tag, ops_image
+
+NAS_STANDIN = "marketplace-nas-standin"
+
+
+def _inspect(tag: str) -> dict | None:
+    run = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, text=True)
+    return json.loads(run.stdout)[0] if run.returncode == 0 else None
+
+
+def _timed(argv: list[str], runs: int) -> dict:
+    took = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, capture_output=True)
+        took.append(time.perf_counter() - start)
+    return {"median_s": round(statistics.median(took), 3), "min_s": round(min(took), 3),
+            "max_s": round(max(took), 3), "runs": runs}
+
+
+def measure(catalog, runs: int = 5) -> dict:
+    tag, _ = ops_image(catalog)
+    on_nas = ["docker", "exec", NAS_STANDIN, "bash"]
+    # The first run builds the image where a deploy has not yet (then it is there).
+    subprocess.run([*on_nas, f"{catalog.deploy_root}/{layout.script('healthcheck')}", "report"], capture_output=True)
+    image = _inspect(tag) or {}
+    layers = image.get("RootFS", {}).get("Layers", [])
+    connector = _inspect(image_tag(catalog, catalog.services["connector"])) if "connector" in catalog.services else None
+    shared = len(set(layers) & set((connector or {}).get("RootFS", {}).get("Layers", [])))
+    return {
+        "image": tag, "image_mib": round(image.get("Size", 0) / 1048576, 1), "layers": len(layers),
+        "layers_shared_with_connector": shared,
+        "container_start": _timed(["docker", "run", "--rm", "--entrypoint", "true", tag], runs),
+        "health_report": _timed([*on_nas, f"{catalog.deploy_root}/{layout.script('healthcheck')}", "report"], runs),
+        "status_snapshot": _timed([*on_nas, f"{catalog.deploy_root}/{layout.script('status')}"], runs),
+    }
+
+
+def rows_of(result: dict) -> list[tuple[str, dict, str]]:
+    return [
+        ("NAS-side program: container start", result["container_start"],
+         f"image {result['image_mib']} MiB, {result['layers_shared_with_connector']} of {result['layers']} "
+         "layers shared with the Connector's"),
+        ("  healthcheck.sh report (DSM task)", result["health_report"], ""),
+        ("  status.sh snapshot (DSM task)", result["status_snapshot"], ""),
+    ]
+
+
+def main() -> int:
+    result = measure(catalog_mod.load("staging"))
+    for name, s, note in rows_of(result):
+        print(f"{name:34} {s['median_s']:9.3f} {s['min_s']:8.3f} {s['max_s']:8.3f} {s['runs']:5d}  {note}")
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
