@@ -18,10 +18,6 @@ from deploys.catalog import REPO, Catalog, Service
 from deploys.ingress import tunnel_rules
 from deploys.layout import COMPOSE_FILE, ManagedFile
 from deploys.templates import shell_context, template
-# The ops scripts (templates/scripts/NAME.sh.j2 -> scripts/NAME.sh) and their modes.
-SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup": 0o755, "healthcheck": 0o755,
-           "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700, "sync": 0o755,
-           "monitor": 0o755, "status": 0o755, "ops": 0o755, "run": 0o755, "tenant": 0o755}
 
 
 def build_files(service: Service) -> dict[str, bytes]:
@@ -133,7 +129,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     if catalog.tunnel["mode"] == "shared":
         add(layout.script("shared_tunnel"), "scripts/shared_tunnel.sh.j2", 0o755,
             shared=catalog.tunnel["shared"])
-    for name, mode in SCRIPTS.items():
+    for name, mode in layout.OPS_SCRIPTS.items():
         add(layout.script(name), f"scripts/{name}.sh.j2", mode)
     add(layout.DSM_TASKS, "dsm_tasks.json.j2", tasks=[t.params() for t in dsm.desired(catalog)])
     add(layout.ENV_FILE, "env.j2")

@@ -46,16 +46,6 @@ def hash_variable(service: str) -> str:
     return "SECRET_HASH_" + re.sub(r"[^A-Za-z0-9]", "_", service).upper()
 
 
-def bind_mounts(service: Service) -> dict[str, str]:
-    """The volumes that are folders of the data node (not rendered files): source -> target."""
-    return {src: dst for src, dst in service.volumes.items() if src not in layout.RENDERED_FOLDERS}
-
-
-def pinned(service: Service) -> bool:
-    """Runs on the data node only, once: it mounts a folder of that node."""
-    return bool(bind_mounts(service))
-
-
 def _name(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", value)
 
@@ -142,7 +132,7 @@ class StackFile:
             spec["ports"] = [{"target": port, "published": host_port, "protocol": "tcp", "mode": "host"}
                              for host_port, port in sorted(s.published.items())]
         mounts = []
-        for src, dst in sorted(bind_mounts(s).items()):
+        for src, dst in sorted(s.data_mounts.items()):
             target, ro = (dst[:-3], True) if dst.endswith(":ro") else (dst, False)
             mounts.append({"type": "bind", "source": f"{c.deploy_root}/{src}", "target": target, "read_only": ro})
         if mounts:
@@ -169,12 +159,12 @@ class StackFile:
 
     def deploy(self, s: Service) -> dict[str, Any]:
         c = self.catalog
-        order = "stop-first" if pinned(s) else "start-first"
+        order = "stop-first" if s.pinned else "start-first"
         update = {"parallelism": 1, "order": order, "failure_action": "rollback",
                   "monitor": f"{c.swarm['update_monitor_s']}s"}
         spec: dict[str, Any] = {
             "endpoint_mode": "dnsrr",
-            "replicas": 1 if pinned(s) else int(c.swarm["replicas"].get(s.name, 1)),
+            "replicas": 1 if s.pinned else int(c.swarm["replicas"].get(s.name, 1)),
             "restart_policy": {"condition": "any", "delay": "5s"},
             "update_config": update,
             "rollback_config": {"parallelism": 1, "order": order},

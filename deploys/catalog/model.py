@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploys import layout
 from deploys.catalog.draft import Problem
 
 MACRO = re.compile(r"\{(secret|db|hostname|key|tenant):([A-Za-z0-9_.\-]+)\}|\{(integrations|sync_jobs)\}")
@@ -104,6 +105,18 @@ class Service:
     # The edge in tunnel mode shared: (host port, tunnel.edge_port), its tunnel port published
     # for the other site's cloudflared.
     tunnel_published: tuple[int, int] | None = None
+
+    @property
+    def data_mounts(self) -> dict[str, str]:
+        """The volumes that are folders of the node it runs on (not rendered files): source ->
+        target."""
+        return {src: dst for src, dst in self.volumes.items() if src not in layout.RENDERED_FOLDERS}
+
+    @property
+    def pinned(self) -> bool:
+        """Runs once, on the node that holds its data (on Swarm, the data node): it mounts a
+        folder of that node."""
+        return bool(self.data_mounts)
 
     @property
     def published(self) -> dict[int, int]:

@@ -339,8 +339,6 @@ def _acl_problems(acl: str) -> list[str]:
 def dsm_tasks(catalog: Catalog, b: Draft) -> None:
     """DSM tasks: a name that is part of DSM's task name and a log file's, a script of ours,
     plain arguments, and a time DSM's scheduler can say."""
-    from deploys.render import SCRIPTS
-
     defaults = b.raw["dsm_task_defaults"]
     for key, task in b.raw["dsm_tasks"].items():
         if task is None:
@@ -348,9 +346,9 @@ def dsm_tasks(catalog: Catalog, b: Draft) -> None:
         where = ("dsm_tasks", str(key))
         _check_name(b, "task", key, where)
         spec = {**defaults, **task}
-        if spec.get("script") not in SCRIPTS:
+        if spec.get("script") not in layout.OPS_SCRIPTS:
             b.problem(where + ("script",), f"{spec.get('script')!r} is not a script of the stack",
-                      f"one of: {', '.join(sorted(SCRIPTS))}")
+                      f"one of: {', '.join(sorted(layout.OPS_SCRIPTS))}")
         for i, arg in enumerate(spec.get("args") or []):
             if not TASK_ARG.match(str(arg)):
                 b.problem(where + ("args",), f"item {i} {arg!r} is not a plain argument",
@@ -657,7 +655,6 @@ def swarm(catalog: Catalog, b: Draft) -> None:
     names the key (deploys/swarm.py says why each holds)."""
     if catalog.engine != "swarm":
         return
-    from deploys.swarm import pinned  # noqa: PLC0415: the stack file's own notion of pinned
     spec = b.raw["swarm"]
     if not isinstance(spec.get("data_label"), str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}=[A-Za-z0-9._-]{1,63}",
                                                                        spec["data_label"]):
@@ -670,7 +667,7 @@ def swarm(catalog: Catalog, b: Draft) -> None:
         service = catalog.services.get(name)
         if service is None:
             b.problem(("swarm", "replicas", name), "is not an enabled service", "a service's name")
-        elif pinned(service):
+        elif service.pinned:
             b.problem(("swarm", "replicas", name),
                       f"{name} mounts a folder of the data node ({', '.join(sorted(service.volumes))}): it runs once, there",
                       "drop it from replicas")
