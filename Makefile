@@ -36,16 +36,16 @@ export MAKE_ROUTE_URL := $(URL)
 # TARGET as the operator gave it (the command line or the environment), not its default
 GIVEN_TARGET := $(if $(filter command line environment,$(origin TARGET)),$(TARGET))
 # A target's sudo password made on this machine (setup makes the DSM stand-in's, for staging) is
-# read by deploys/access.py when a command needs it, not here: make reads this file before any
+# read by deploys/target/access.py when a command needs it, not here: make reads this file before any
 # recipe runs, so a first `make deploy` would not see the file its setup step writes.
 
 .PHONY: browser ship run logs deploy test unit e2e check render status down preflight plan validate route rotate releases rollback unlock backup backups restore backup-key bench docs setup tools venv clean
 
 deploy: venv
-	@if $(PY) -m deploys.cli on-this-machine $(TARGET); then bash files/local-target/setup.sh; fi
-	$(PY) -m deploys.cli validate $(TARGET)
+	@if $(PY) -m deploys.ops.cli on-this-machine $(TARGET); then bash files/local-target/setup.sh; fi
+	$(PY) -m deploys.ops.cli validate $(TARGET)
 	$(VENV)/bin/pyinfra -y inventory.py deploys/marketplace.py $(if $(ALLOW_DIRTY),--data allow_dirty=1)
-	@$(PY) -m deploys.cli run $(TARGET) healthcheck services
+	@$(PY) -m deploys.ops.cli run $(TARGET) healthcheck services
 
 test: venv tools browser setup
 	$(VENV)/bin/pytest tests/ -v
@@ -60,70 +60,70 @@ check: venv
 	$(VENV)/bin/pytest checks/ --target $(TARGET) -v
 
 render: venv
-	$(PY) -m deploys.cli render $(TARGET) $(OUT)
+	$(PY) -m deploys.ops.cli render $(TARGET) $(OUT)
 
 status: venv
-	$(PY) -m deploys.cli run $(TARGET) healthcheck
+	$(PY) -m deploys.ops.cli run $(TARGET) healthcheck
 
 down: venv
-	$(PY) -m deploys.cli run $(TARGET) stop_all
+	$(PY) -m deploys.ops.cli run $(TARGET) stop_all
 
 preflight: venv
-	$(PY) -m deploys.cli preflight $(TARGET)
+	$(PY) -m deploys.ops.cli preflight $(TARGET)
 
 plan: venv
-	@$(PY) -m deploys.cli plan $(TARGET)
+	@$(PY) -m deploys.ops.cli plan $(TARGET)
 
 validate: venv
-	$(PY) -m deploys.cli validate $(GIVEN_TARGET)
+	$(PY) -m deploys.ops.cli validate $(GIVEN_TARGET)
 
 route: venv
 	@test -n "$$MAKE_ROUTE_URL" || { echo "usage: make route URL=https://host/path [TARGET=]" >&2; exit 2; }
-	@$(PY) -m deploys.cli route "$$MAKE_ROUTE_URL" $(if $(GIVEN_TARGET),--target $(GIVEN_TARGET))
+	@$(PY) -m deploys.ops.cli route "$$MAKE_ROUTE_URL" $(if $(GIVEN_TARGET),--target $(GIVEN_TARGET))
 
 rotate: venv
 	@test -n "$(SECRET)" || { echo "usage: make rotate SECRET=NAME [TARGET=...]" >&2; exit 2; }
-	$(PY) -m deploys.cli rotate $(TARGET) '$(SECRET)'
+	$(PY) -m deploys.ops.cli rotate $(TARGET) '$(SECRET)'
 
 bench: venv setup
-	$(PY) -m deploys.bench
+	$(PY) -m bench
 
 docs: venv
 	$(PY) -m deploys.catalog.settings_doc > docs/SETTINGS.md
 
 releases: venv
-	@$(PY) -m deploys.cli releases $(TARGET)
+	@$(PY) -m deploys.ops.cli releases $(TARGET)
 
 rollback: venv
-	$(PY) -m deploys.cli rollback $(TARGET) $(RELEASE)
+	$(PY) -m deploys.ops.cli rollback $(TARGET) $(RELEASE)
 
 ship: venv
 	@test -n "$(IMAGE)" || { echo "usage: make ship IMAGE=NAME:TAG [TARGET=...]" >&2; exit 2; }
-	@$(PY) -m deploys.cli ship $(TARGET) '$(IMAGE)'
+	@$(PY) -m deploys.ops.cli ship $(TARGET) '$(IMAGE)'
 
 run: venv
 	@test -n "$(SERVICE)" -a -n "$(CMD)" || { echo 'usage: make run SERVICE=NAME CMD="command args" [TARGET=...]' >&2; exit 2; }
-	@$(PY) -m deploys.cli exec $(TARGET) '$(SERVICE)' "$$MAKE_RUN_CMD"
+	@$(PY) -m deploys.ops.cli exec $(TARGET) '$(SERVICE)' "$$MAKE_RUN_CMD"
 
 logs: venv
 	@test -n "$(SERVICE)" || { echo "usage: make logs SERVICE=NAME [FOLLOW=1] [LINES=200]" >&2; exit 2; }
-	@$(PY) -m deploys.cli logs $(TARGET) '$(SERVICE)' --lines $(or $(LINES),200) $(if $(FOLLOW),--follow)
+	@$(PY) -m deploys.ops.cli logs $(TARGET) '$(SERVICE)' --lines $(or $(LINES),200) $(if $(FOLLOW),--follow)
 
 unlock: venv
-	$(PY) -m deploys.cli unlock $(TARGET)
+	$(PY) -m deploys.ops.cli unlock $(TARGET)
 
 backup: venv
-	$(PY) -m deploys.cli backup $(TARGET)
+	$(PY) -m deploys.ops.cli backup $(TARGET)
 
 backups: venv
-	@$(PY) -m deploys.cli backups $(TARGET)
+	@$(PY) -m deploys.ops.cli backups $(TARGET)
 
 restore: venv
 	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=ID [ONLY=db,...] [CONFIRM=yes] [FROM=offsite] (make backups lists them)" >&2; exit 2; }
-	$(PY) -m deploys.cli restore $(TARGET) '$(BACKUP)' $(if $(ONLY),--only '$(ONLY)') $(if $(CONFIRM),--confirm '$(CONFIRM)') $(if $(filter offsite,$(FROM)),--from-offsite)
+	$(PY) -m deploys.ops.cli restore $(TARGET) '$(BACKUP)' $(if $(ONLY),--only '$(ONLY)') $(if $(CONFIRM),--confirm '$(CONFIRM)') $(if $(filter offsite,$(FROM)),--from-offsite)
 
 backup-key: venv
-	@$(PY) -m deploys.cli backup-key $(TARGET)
+	@$(PY) -m deploys.ops.cli backup-key $(TARGET)
 
 # What the end-to-end tests look at the status page with: headless Chromium (Debian).
 browser:

@@ -7,16 +7,16 @@ MARKETPLACE_TARGET; without it the NAS is the target whenever MARKETPLACE_NAS is
 target otherwise. A target file without ssh_hostname (production) takes its address from
 MARKETPLACE_NAS.
 
-Every run validates the target's catalog and ingress here (deploys/validate.py), before pyinfra
+Every run validates the target's catalog and ingress here (deploys/render/validate.py), before pyinfra
 connects to anything.
 """
 
 import os
 import sys
 
-from deploys import access as _access  # noqa: F401 - pyinfra never prompts for sudo by itself
+from deploys.target import access as _access  # noqa: F401 - pyinfra never prompts for sudo by itself
 from deploys import catalog as _catalog
-from deploys import validate as _validate
+from deploys.render import validate as _validate
 
 _NAS = os.environ.get("MARKETPLACE_NAS", "")
 _TARGET = os.environ.get("MARKETPLACE_TARGET") or ("production" if _NAS else "local")
@@ -43,7 +43,7 @@ if _key and not os.path.isfile(os.path.expanduser(str(_key))):
             if _address in ("127.0.0.1", "::1", "localhost") else
             f"set ssh_key in group_data/{_TARGET}.py to the key the NAS's deploy account accepts")
     sys.exit(f"target {_TARGET}: its SSH key {_key} does not exist; {_fix}. Nothing was touched.")
-# `_sudo` (pyinfra's key) is handled by deploys/access.py, not by pyinfra (see there why).
+# `_sudo` (pyinfra's key) is handled by deploys/target/access.py, not by pyinfra (see there why).
 _connection["become"] = "sudo" if _connection.pop("_sudo", False) else "root"
 _connection["_sudo"] = False  # over the target file's own, which pyinfra loads as group data
 _connection.update(ssh_hostname=_address, target=_TARGET)

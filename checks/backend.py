@@ -1,6 +1,6 @@
 """A testinfra backend over pyinfra's own connection to a target (`--hosts=pyinfra://TARGET`):
 the checks reach the target exactly as the deploy does (the inventory's SSH user, key, port;
-root through deploys/access.py, sudo with the password on stdin), over ONE SSH connection for
+root through deploys/target/access.py, sudo with the password on stdin), over ONE SSH connection for
 the whole run. Checks only read: every command they run is a read."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class PyinfraBackend(base.BaseBackend):
         self._target = None
 
     def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
-        from deploys.remote import Target
+        from deploys.ops.remote import Target
 
         if self._target is None:
             self._target = Target(self.hostname)

@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from deploys import dsm
+from deploys.render import dsm
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def scheduler(host):
         pytest.skip("not a NAS: no DSM Task Scheduler")
 
     def api(key: str, **params) -> dict:
-        """One of the deploy's own reads (deploys/dsm.py METHODS: the APIs DSM offers them on)."""
+        """One of the deploy's own reads (deploys/render/dsm.py METHODS: the APIs DSM offers them on)."""
         m = dsm.METHODS[key]
         argv = [dsm.SYNOWEBAPI, "-s", "--exec", f"api={m.api}", f"method={m.method}", f"version={m.version}",
                 *(f"{k}={json.dumps(v)}" for k, v in params.items())]

@@ -130,7 +130,7 @@ def test_no_secret_in_the_stack_logs(host, catalog, secret_values):
 
 
 def test_every_container_has_its_memory_limit_and_capped_logs(inspected, catalog):
-    from deploys.preflight import mib
+    from deploys.target.preflight import mib
 
     for name, item in inspected.items():
         svc = catalog.services[name]

@@ -56,7 +56,7 @@ LOCK_DIR = "releases/.lock"
 AUDIT_LOG = "releases/audit.log"
 
 # tunnel.mode "shared": the other site's config.yml with our block, merged by the deploy from
-# what it reads on the target (deploys/shared_tunnel.py), then installed by its script.
+# what it reads on the target (deploys/render/shared_tunnel.py), then installed by its script.
 SHARED_TUNNEL_FILE = "tunnel/shared-config.yml"
 
 # Folders created under deploy_root besides those of the managed files and volumes.

@@ -10,9 +10,11 @@ stack is a release (scripts/release.sh: health gate, automatic rollback, recorde
 from pyinfra import host
 
 from deploys import catalog as catalog_mod
-from deploys import cloudflare, commands, layout, lock, operations, plan as plan_mod, preflight, release, render
-from deploys.access import Become
-from deploys.facts import StackState
+from deploys.converge import cloudflare, operations, release
+from deploys.target import commands, lock, preflight
+from deploys import layout, plan as plan_mod, render
+from deploys.target.access import Become
+from deploys.target.facts import StackState
 
 catalog = catalog_mod.load(host.data.target)
 files = render.render(catalog)

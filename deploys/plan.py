@@ -2,7 +2,7 @@
 (`Desired`, derived from the validated catalog and the rendered files) and what it holds now
 (`TargetState`, the one state fact).
 
-Pure: no pyinfra, no connection, no clock. The operations in deploys/operations.py apply a plan
+Pure: no pyinfra, no connection, no clock. The operations in deploys/converge/operations.py apply a plan
 and decide nothing themselves. Tested as data: tests/fixtures/plan/*.json.
 """
 
@@ -12,10 +12,11 @@ import functools
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from deploys import dsm, layout, render, shared_tunnel
+from deploys.render import dsm, shared_tunnel
+from deploys import layout, render
 from deploys.catalog import Catalog
 from deploys.layout import ManagedFile
-from deploys.state import TargetState
+from deploys.target.state import TargetState
 
 class PlanRefused(Exception):
     """The deploy must not start: nothing was touched (the message says why)."""
@@ -70,7 +71,7 @@ class Desired:
     # they may lie in although exported (allow_in_exported_share)
     roots: dict[str, str] = field(default_factory=dict)
     allowed_shares: tuple[str, ...] = ()
-    # DSM Task Scheduler tasks (deploys/dsm.py), and the prefix that makes a task ours
+    # DSM Task Scheduler tasks (deploys/render/dsm.py), and the prefix that makes a task ours
     dsm_tasks: tuple[dsm.Task, ...] = ()
     project: str = ""
 

@@ -242,7 +242,7 @@ ops_program: OpsProgram = {
 # release machinery) or "kubernetes" (manifests only: `make render TARGET=k8s` writes them, the
 # operator applies them with kubectl; a deploy refuses such a target). See docs/OUTGROW.md.
 engine: Literal["compose", "swarm", "kubernetes"] = "compose"
-# The stack file of engine "swarm" (deploys/swarm.py; docs/OUTGROW.md).
+# The stack file of engine "swarm" (deploys/render/swarm.py; docs/OUTGROW.md).
 swarm: Swarm = {
     # The node label that marks the node holding the stack's data: every service with a bind
     # mount (its data, its secrets folder, a log it shares) runs there only. Put it on one node
@@ -254,7 +254,7 @@ swarm: Swarm = {
     # that fails within it (exits, or turns unhealthy) makes Swarm roll the service back.
     "update_monitor_s": 30,
 }
-# The manifests of engine "kubernetes" (deploys/kubernetes.py).
+# The manifests of engine "kubernetes" (deploys/render/kubernetes.py).
 kubernetes: Kubernetes = {
     # The Kubernetes version the manifests are validated against (kubernetes-validate's schemas).
     "version": "1.34.0",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from deploys.catalog import GROUP_DATA, load
-from deploys.stack_description import describe
+from deploys.render.stack_description import describe
 from nasops.stack import Stack
 
 

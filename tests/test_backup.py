@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploys import layout, remote
+from deploys import layout
+from deploys.ops import remote
 from deploys.catalog import GROUP_DATA, load
 from deploys.render import render
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from deploys import catalog as catalog_mod
-from deploys.cloudflare import CloudflareError, TunnelAPI, desired_ingress
+from deploys.converge.cloudflare import CloudflareError, TunnelAPI, desired_ingress
 from tests.support.fake_cloudflare import ACCOUNT, TOKEN, TUNNEL, FakeCloudflare
 
 

@@ -1,4 +1,4 @@
-"""DSM Task Scheduler convergence (deploys/dsm.py) against DSM's own API table: every call the
+"""DSM Task Scheduler convergence (deploys/render/dsm.py) against DSM's own API table: every call the
 deploy can emit is one DSM 7.2.2 offers, and the deploy's own read and converge commands, run
 against the DSM stand-in (which answers from that table), leave exactly one task per key."""
 
@@ -12,7 +12,9 @@ import re
 import pytest
 
 from deploys import catalog as catalog_mod
-from deploys import commands, dsm, plan
+from deploys.target import commands
+from deploys.render import dsm
+from deploys import plan
 from deploys.render import render
 from tests.support.dsm_nas import FakeNas, offered
 

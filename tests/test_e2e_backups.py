@@ -304,7 +304,7 @@ def test_the_offsite_copy_restores_after_the_nas_lost_it(staging_stack, offsite_
     from tests.support.staging import ENV, VENV_BIN
 
     def clone_cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(VENV_BIN / "python"), "-m", "deploys.cli", *args], cwd=offsite_clone.path,
+        return subprocess.run([str(VENV_BIN / "python"), "-m", "deploys.ops.cli", *args], cwd=offsite_clone.path,
                               env=ENV, capture_output=True, text=True)
 
     key = clone_cli("backup-key", "staging")

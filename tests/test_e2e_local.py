@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from deploys.bench import changed_operations
+from bench import changed_operations
 from tests.support.staging import REPO
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ import pytest
 
 from deploys import catalog as catalog_mod
 from deploys.render import render
-from deploys.shared_tunnel import merge, without_block
+from deploys.render.shared_tunnel import merge, without_block
 from tests.support.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from deploys import catalog as catalog_mod
-from deploys.bench import changed_operations
+from bench import changed_operations
 from tests.support.clone import Clone
 from tests.support.staging import REPO
 from tests.support.swarm import MANAGER, NODE2, TwoNodeSwarm, sh

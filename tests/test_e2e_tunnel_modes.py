@@ -66,8 +66,8 @@ def test_a_foreign_rule_matching_our_hostnames_by_pattern_goes_after_our_block(c
     """Before our block it would take our routes; after it, it never sees our hostnames, and the
     other site's own hostnames reach the rules they reached before."""
     from deploys import catalog as catalog_mod
-    from deploys.ingress import Rule, first_match
-    from deploys.shared_tunnel import without_block
+    from deploys.render.ingress import Rule, first_match
+    from deploys.render.shared_tunnel import without_block
 
     current = wattsun.read_text()
     foreign = without_block(current, catalog_mod.load("staging"))  # the other site's file alone

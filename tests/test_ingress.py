@@ -8,8 +8,8 @@ import sys
 import pytest
 import yaml
 
-from deploys import ingress
-from deploys.ingress import Rule
+from deploys.render import ingress
+from deploys.render.ingress import Rule
 from deploys.render import edge_config
 
 # The original plan's shared config.yml (plans/000, section 5.2), as written.
@@ -94,11 +94,11 @@ def test_explain_follows_a_url_through_the_tunnel_and_the_edge(local_catalog, ur
 
 
 def test_make_route_answers_for_the_target_that_serves_the_host():
-    out = subprocess.run([sys.executable, "-m", "deploys.cli", "route",
+    out = subprocess.run([sys.executable, "-m", "deploys.ops.cli", "route",
                           "https://boma.wattsun.co.ke/billing/1.0/healthcheck"],
                          capture_output=True, text=True, check=True).stdout
     assert "target production:" in out and "target k8s:" in out  # k8s renders production's catalog
     assert "target local" not in out and "=> service killbill" in out
-    everywhere = subprocess.run([sys.executable, "-m", "deploys.cli", "route", "https://nope.invalid/"],
+    everywhere = subprocess.run([sys.executable, "-m", "deploys.ops.cli", "route", "https://nope.invalid/"],
                                 capture_output=True, text=True, check=True).stdout
     assert everywhere.count("=> http_status:404") == 5

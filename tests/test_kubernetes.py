@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from deploys.catalog import load
-from deploys.ingress import first_match, tunnel_rules
-from deploys.kubernetes import Manifests, secret_object, secret_variable
+from deploys.render.ingress import first_match, tunnel_rules
+from deploys.render.kubernetes import Manifests, secret_object, secret_variable
 
 REPO = Path(__file__).resolve().parent.parent
 # What production asks of the operator, filled in (as the operator's own k8s.py would).

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from deploys import commands, lock
-from deploys.state import parse_state
+from deploys.target import commands, lock
+from deploys.target.state import parse_state
 
 
 @pytest.fixture

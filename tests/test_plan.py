@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from deploys import plan as plan_mod
-from deploys.state import parse_state
+from deploys.target.state import parse_state
 from tests.support import plan_world
 
 CASES = sorted(p for p in plan_world.FIXTURES.glob("*.json") if not p.name.startswith("_"))
@@ -44,7 +44,7 @@ def test_the_plan_is_pure_it_imports_no_pyinfra():
     import subprocess
     import sys
 
-    code = "import sys, deploys.plan, deploys.state; print(any(m.startswith('pyinfra') for m in sys.modules))"
+    code = "import sys, deploys.plan, deploys.target.state; print(any(m.startswith('pyinfra') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
 

@@ -1,11 +1,11 @@
-"""deploys/preflight.py's judgement of the images and of DSM's Task Scheduler on the target: a
+"""deploys/target/preflight.py's judgement of the images and of DSM's Task Scheduler on the target: a
 case per line (what the target has, what the check must say)."""
 
 from __future__ import annotations
 
 import pytest
 
-from deploys import preflight
+from deploys.target import preflight
 
 # (images on the target, the catalog's changes to staging's condo, ok, words in the finding/fix)
 CASES = {
@@ -56,7 +56,7 @@ SCHEDULER = {
 
 @pytest.mark.parametrize("case", SCHEDULER)
 def test_dsms_task_scheduler(case):
-    from deploys import dsm
+    from deploys.render import dsm
 
     lines, ok, words = SCHEDULER[case]
     check = preflight.task_scheduler(dsm.parse(lines))

@@ -233,7 +233,7 @@ def test_no_status_page_no_location_no_mount_no_secret(group_data):
 
 def test_a_hostname_without_a_root_route_gets_a_tunnel_rule_for_the_page(group_data):
     from deploys.catalog import load
-    from deploys.ingress import first_match, tunnel_rules
+    from deploys.render.ingress import first_match, tunnel_rules
 
     catalog = load("local", group_data("local", LOCAL + 'routes = {"marketplace": None}\n'))
     rules = tunnel_rules(catalog)

@@ -10,7 +10,9 @@ import jinja2
 import pytest
 
 from deploys import catalog as catalog_mod
-from deploys import commands, layout, lock, render, templates
+from deploys.target import commands, lock
+from deploys import layout, render
+from deploys.render import templates
 from deploys.plan import Desired
 
 SHELLCHECK = shutil.which("shellcheck")

@@ -9,7 +9,7 @@ import yaml
 
 from deploys import catalog as catalog_mod
 from deploys.render import render
-from deploys.shared_tunnel import SharedTunnelError, merge, without_block
+from deploys.render.shared_tunnel import SharedTunnelError, merge, without_block
 
 WATTSUN = """\
 # WattSun production tunnel -- hand-maintained, do not reformat.
@@ -97,9 +97,9 @@ def test_the_state_command_reads_the_shared_config_and_the_fact_decodes_it(share
     import base64
 
     from deploys.plan import Desired
-    from deploys.commands import state_command
+    from deploys.target.commands import state_command
     from deploys.render import render
-    from deploys.state import parse_state
+    from deploys.target.state import parse_state
 
     command = state_command(shared, Desired.of(shared, render(shared)))
     assert "base64 < /volume1/web/cloudflared/config.yml" in command
@@ -142,7 +142,7 @@ GREEDY = {
 
 @pytest.mark.parametrize("case", GREEDY)
 def test_a_foreign_rule_matching_our_hostnames_by_pattern_never_sees_them(shared, case):
-    from deploys.ingress import Rule, first_match, probes
+    from deploys.render.ingress import Rule, first_match, probes
 
     rule, foreign_host, foreign_path = GREEDY[case]
     merged = yaml.safe_load(merge(_with_rule(rule), shared))["ingress"]
@@ -165,7 +165,7 @@ def test_a_legitimate_foreign_rule_for_another_hostname_is_kept_byte_for_byte(sh
 
 
 def test_the_request_port_is_ignored_and_the_apex_is_not_a_subdomain():
-    from deploys.ingress import Rule
+    from deploys.render.ingress import Rule
 
     assert Rule("x", "boma.wattsun.co.ke").matches("BOMA.wattsun.co.ke:443", "/")
     assert Rule("x", "*.wattsun.co.ke").matches("shop.wattsun.co.ke", "/")

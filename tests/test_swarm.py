@@ -1,5 +1,5 @@
 """The Swarm stack file (engine "swarm"): what `docker stack deploy` reads is the catalog as Swarm
-can run it (deploys/swarm.py says why each rule holds), with no secret value in it."""
+can run it (deploys/render/swarm.py says why each rule holds), with no secret value in it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 from deploys import layout
 from deploys.catalog import load
 from deploys.render import render
-from deploys.swarm import WITH_ENV, hash_variable
+from deploys.render.swarm import WITH_ENV, hash_variable
 
 SWARM_READS_NOT = {"mem_limit", "depends_on", "build", "container_name", "restart"}
 

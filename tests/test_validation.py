@@ -78,7 +78,7 @@ def test_the_shipped_local_and_staging_catalogs_are_valid():
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "deploys.cli", *args], cwd=REPO, text=True,
+    return subprocess.run([sys.executable, "-m", "deploys.ops.cli", *args], cwd=REPO, text=True,
                           capture_output=True, env={**os.environ, **(env or {})})
 
 

@@ -652,7 +652,7 @@ SWARM_UNSUPPORTED = {"privileged", "cap_add", "cap_drop", "devices", "pid", "ipc
 
 def swarm(catalog: Catalog, b: Draft) -> None:
     """Engine swarm: a stack `docker stack deploy` runs as the catalog says, or a refusal that
-    names the key (deploys/swarm.py says why each holds)."""
+    names the key (deploys/render/swarm.py says why each holds)."""
     if catalog.engine != "swarm":
         return
     spec = b.raw["swarm"]

@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
-from deploys import dsm
-from deploys.templates import template
+from deploys.render import dsm
+from deploys.render.templates import template
 
 STANDIN = Path(__file__).resolve().parent.parent.parent / "files" / "nas-standin" / "dsm-standin"  # the launcher
 TABLE = STANDIN.parent / "dsm-api" / "SYNO.Core.json"

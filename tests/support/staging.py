@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploys.bench import changed_operations
+from bench import changed_operations
 
 REPO = Path(__file__).resolve().parent.parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -50,8 +50,8 @@ class Deploy:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    """`python -m deploys.cli ARGS` (what the make targets run)."""
-    return sh(str(VENV_BIN / "python"), "-m", "deploys.cli", *args, check=False)
+    """`python -m deploys.ops.cli ARGS` (what the make targets run)."""
+    return sh(str(VENV_BIN / "python"), "-m", "deploys.ops.cli", *args, check=False)
 
 
 def containers(catalog) -> dict[str, str]:

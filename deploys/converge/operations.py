@@ -1,7 +1,7 @@
 """The deploy's operations: each applies one part of a Plan (deploys/plan.py) and decides
 nothing itself. A part with nothing to do yields no command and says why; every shell command
 comes from a template (templates/commands/) or is an argv quoted with pyinfra's helpers, and
-runs as root through deploys/access.py (sudo on the NAS); uploads go as the SSH account to its
+runs as root through deploys/target/access.py (sudo on the NAS); uploads go as the SSH account to its
 temp folder, one archive per group."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 
-from deploys import commands, layout
-from deploys.access import Become
+from deploys.target import commands
+from deploys import layout
+from deploys.target.access import Become
 from deploys.catalog import Catalog
 from deploys.plan import Plan
 

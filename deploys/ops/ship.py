@@ -37,7 +37,7 @@ def remote_image(target, image: str) -> tuple[str, str]:
 
 def stream(target, image: str) -> tuple[int, int, str]:
     """docker save | gzip into `gunzip | docker load` on the target: (exit status, bytes sent, output)."""
-    from deploys.access import Become
+    from deploys.target.access import Become
 
     become = Become.of(target.host.data)
     load = f"gunzip | {shlex.quote(target.catalog.docker_bin)} load"
@@ -68,7 +68,7 @@ def stream(target, image: str) -> tuple[int, int, str]:
 
 
 def ship(target_name: str, image: str) -> int:
-    from deploys.remote import Target
+    from deploys.ops.remote import Target
 
     found = local_image(image)
     if found is None:
@@ -88,7 +88,7 @@ def ship(target_name: str, image: str) -> int:
     started = time.monotonic()
     status, sent, output = stream(target, image)
     if status != 0:
-        from deploys.access import Become
+        from deploys.target.access import Become
 
         why = Become.of(target.host.data).explain(output.splitlines()) or output[-1500:]
         print(f"ship: loading {image} on {target_name} failed: {why}", file=sys.stderr)

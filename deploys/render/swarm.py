@@ -90,7 +90,7 @@ class StackFile:
             doc["configs"] = self.configs
         if self.secrets:
             doc["secrets"] = self.secrets
-        head = (f"# Rendered from the catalog of target {c.target!r} by deploys/swarm.py: do not edit on the\n"
+        head = (f"# Rendered from the catalog of target {c.target!r} by deploys/render/swarm.py: do not edit on the\n"
                 f"# target, the next deploy puts it back. `docker stack deploy` reads it (scripts/stack.sh).\n")
         return head + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
 

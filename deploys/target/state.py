@@ -1,5 +1,5 @@
 """TargetState: what a target holds now, parsed from the output of the one state command
-(templates/commands/state.sh.j2, run by the StackState fact in deploys/facts.py).
+(templates/commands/state.sh.j2, run by the StackState fact in deploys/target/facts.py).
 
 Pure data and parsing: no pyinfra, no connection. The output is sections, each introduced by a
 line `@NAME`; `@noroot` alone means the deploy root does not exist yet.
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from deploys import layout
-from deploys.dsm import Held, parse as parse_dsm
-from deploys.preflight import facts as preflight_facts
+from deploys.render.dsm import Held, parse as parse_dsm
+from deploys.target.preflight import facts as preflight_facts
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class TargetState:
     dsm: Held = field(default_factory=Held)
     # The newest deploy release: (id, status, its deploy saw the outcome, still running).
     last_release: LastRelease | None = None
-    # What the target offers (deploys/preflight.py judges it): KEY -> VALUE.
+    # What the target offers (deploys/target/preflight.py judges it): KEY -> VALUE.
     preflight: dict[str, str] = field(default_factory=dict)
 
     def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:

@@ -11,7 +11,7 @@ import json
 
 from deploys import layout
 from deploys.catalog import Catalog
-from deploys.templates import edge_url
+from deploys.render.templates import edge_url
 
 FORMAT = 1  # bumped when the program must refuse an older description
 

@@ -1,4 +1,4 @@
-"""Local commands that need no connection: `python -m deploys.cli render TARGET OUT`."""
+"""Local commands that need no connection: `python -m deploys.ops.cli render TARGET OUT`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     catalog = catalog_mod.load(args.target)
     out = Path(args.out)
     if catalog.engine == "kubernetes":
-        from deploys.kubernetes import render as manifests
+        from deploys.render.kubernetes import render as manifests
 
         for path, text in manifests(catalog).items():
             dest = out / path
@@ -42,7 +42,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check the catalog and the ingress of each target (all by default), connecting to nothing."""
-    from deploys.validate import check
+    from deploys.render.validate import check
 
     failed = 0
     for target in args.targets or catalog_mod.targets():
@@ -61,7 +61,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     every target)."""
     from urllib.parse import urlsplit
 
-    from deploys.ingress import explain
+    from deploys.render.ingress import explain
     from deploys.render import edge_config
 
     url = args.url if "://" in args.url else f"https://{args.url}"
@@ -82,7 +82,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     """Replace one secret on a target and restart only the services that use it."""
-    from deploys.remote import rotate_secret
+    from deploys.ops.remote import rotate_secret
 
     return rotate_secret(args.target, args.secret)
 
@@ -101,7 +101,7 @@ def cmd_on_this_machine(args: argparse.Namespace) -> int:
 
 def cmd_preflight(args: argparse.Namespace) -> int:
     """What the target offers against what the deploy needs (one read-only round trip)."""
-    from deploys.remote import preflight_report
+    from deploys.ops.remote import preflight_report
 
     return preflight_report(args.target)
 
@@ -109,49 +109,49 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     """What a deploy would change on the target and why, touching nothing (exit 0: nothing,
     2: something would change, 1: the deploy would refuse)."""
-    from deploys.remote import show_plan
+    from deploys.ops.remote import show_plan
 
     return show_plan(args.target)
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
     """List a target's releases (current, last good, the lock's holder if any)."""
-    from deploys.remote import list_releases
+    from deploys.ops.remote import list_releases
 
     return list_releases(args.target)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Roll a target back to a recorded release (default: the last good), no checkout needed."""
-    from deploys.remote import rollback
+    from deploys.ops.remote import rollback
 
     return rollback(args.target, args.release)
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
     """Release a deploy lock left behind by an interrupted deploy."""
-    from deploys.remote import unlock
+    from deploys.ops.remote import unlock
 
     return unlock(args.target)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """Take a backup of a target now and print its manifest."""
-    from deploys.remote import backup_now
+    from deploys.ops.remote import backup_now
 
     return backup_now(args.target)
 
 
 def cmd_backups(args: argparse.Namespace) -> int:
     """List a target's backups: id, age, size, verified or not, release, databases."""
-    from deploys.remote import list_backups
+    from deploys.ops.remote import list_backups
 
     return list_backups(args.target)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Restore a backup of a target (all its databases, or --only these)."""
-    from deploys.remote import restore_backup
+    from deploys.ops.remote import restore_backup
 
     only = [db for item in args.only for db in item.replace(",", " ").split()]
     return restore_backup(args.target, args.backup, only, args.confirm == "yes", args.from_offsite)
@@ -159,14 +159,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_backup_key(args: argparse.Namespace) -> int:
     """Print the SSH public key the off-NAS copy logs in with (for the remote's authorized_keys)."""
-    from deploys.remote import offsite_key
+    from deploys.ops.remote import offsite_key
 
     return offsite_key(args.target)
 
 
 def cmd_script(args: argparse.Namespace) -> int:
     """Run a deployed ops script (healthcheck, stop_all, ...) on a target over SSH."""
-    from deploys.remote import run_script
+    from deploys.ops.remote import run_script
 
     return run_script(args.target, args.script, args.args)
 
@@ -175,7 +175,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     """Run a one-off command in a new container of a service (its image, env and secrets), audited."""
     import shlex
 
-    from deploys.remote import run_script
+    from deploys.ops.remote import run_script
 
     argv = shlex.split(args.cmd)
     if not argv:
@@ -186,14 +186,14 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_ship(args: argparse.Namespace) -> int:
     """Move a locally built image to the target over SSH (skipped when it has that image ID)."""
-    from deploys.ship import ship
+    from deploys.ops.ship import ship
 
     return ship(args.target, args.image)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
     """A service's container log (the last LINES lines; --follow streams on)."""
-    from deploys.remote import run_script
+    from deploys.ops.remote import run_script
 
     return run_script(args.target, "compose", ["logs", "--no-color", "--tail", str(args.lines),
                                                *(["--follow"] if args.follow else []), args.service],
@@ -201,7 +201,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploys.cli")
+    parser = argparse.ArgumentParser(prog="python -m deploys.ops.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("render", help=cmd_render.__doc__)
     p.add_argument("target", choices=catalog_mod.targets())

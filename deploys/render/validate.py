@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploys import catalog as catalog_mod
-from deploys.ingress import prove
+from deploys.render.ingress import prove
 from deploys.render import edge_config
 
 

@@ -1,5 +1,10 @@
 """Render every file a deploy manages on the target from a Catalog (no connection needed).
 
+The package is the data flow's render step: the Jinja2 environments and their quoting filters
+(templates), the engines' files (swarm, kubernetes), the ingress and its proof (ingress,
+validate), the shared tunnel's block (shared_tunnel), DSM's tasks (dsm) and the NAS-side
+program's input (stack_description).
+
 Paths are relative to the catalog's deploy_root. Secret values never pass through here: the
 secret env files are written on the target by scripts/secrets.sh from the templates it embeds.
 """
@@ -12,12 +17,13 @@ import json
 import posixpath
 from pathlib import Path
 
-from deploys import dsm, layout, stack_description
-from deploys.swarm import WITH_ENV, StackFile, hash_variable
+from deploys.render import dsm, stack_description
+from deploys import layout
+from deploys.render.swarm import WITH_ENV, StackFile, hash_variable
 from deploys.catalog import REPO, Catalog, Service
-from deploys.ingress import tunnel_rules
+from deploys.render.ingress import tunnel_rules
 from deploys.layout import COMPOSE_FILE, ManagedFile
-from deploys.templates import shell_context, template
+from deploys.render.templates import shell_context, template
 
 
 def build_files(service: Service) -> dict[str, bytes]:

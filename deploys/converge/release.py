@@ -10,7 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from deploys import lock
+from deploys.target import lock
 from deploys.catalog import REPO
 from deploys.layout import ManagedFile
 
@@ -18,7 +18,7 @@ from deploys.layout import ManagedFile
 @dataclass(frozen=True)
 class Identity:
     release_id: str
-    owner: dict       # the deploy lock's owner record (deploys/lock.py)
+    owner: dict       # the deploy lock's owner record (deploys/target/lock.py)
     record: bytes     # releases/<id>/deploy.json
 
 

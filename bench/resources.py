@@ -1,5 +1,5 @@
 """What each service of a deployed target uses (part of `make bench`; alone:
-`python -m deploys.bench_resources [TARGET]`): memory and CPU per service from `docker stats`,
+`python -m bench.resources [TARGET]`): memory and CPU per service from `docker stats`,
 sampled a few times while the stack idles, next to the memory limit the catalog gives it. The
 figures docs/OUTGROW.md reads to say when one NAS is no longer enough."""
 

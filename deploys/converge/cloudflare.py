@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import requests
 
 from deploys.catalog import Catalog
-from deploys.ingress import tunnel_rules
+from deploys.render.ingress import tunnel_rules
 
 RULE_KEYS = ("hostname", "path", "service")
 

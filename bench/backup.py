@@ -1,5 +1,5 @@
 """What a backup and a restore cost on the staging target, next to the plain tools (part of
-`make bench`; `python -m deploys.bench_backup` alone). Nothing is asserted.
+`make bench`; `python -m bench.backup` alone). Nothing is asserted.
 
 The staging databases are seeded with ROWS rows (70 % PostgreSQL, 30 % MySQL), then:
   plain dump       pg_dump -Fc of every PostgreSQL database + mysqldump --single-transaction,

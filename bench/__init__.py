@@ -13,14 +13,14 @@ Each figure is the median of several runs, with min and max:
                   restarted
   peak RSS        of the deploy process
   backups         a backup and a restore of 1 million rows next to the plain tools
-                  (deploys/bench_backup.py)
+                  (bench/backup.py)
   status page     GET /monitoring/ through the edge at 100 requests/s for 30 s, open loop:
-                  p50, p99, max (deploys/bench_status.py)
+                  p50, p99, max (bench/status.py)
   NAS-side program  its image's size and layers shared with the Connector's, a container's
                   start, `healthcheck.sh report` and a status snapshot as DSM's tasks run them
-                  (deploys/bench_nasops.py)
+                  (bench/nasops.py)
   resources       memory and CPU per service while the stack idles, next to the catalog's
-                  limits (deploys/bench_resources.py; docs/OUTGROW.md reads them)
+                  limits (bench/resources.py; docs/OUTGROW.md reads them)
 Writes out/bench.json; the last line printed is the same JSON object on one line.
 """
 
@@ -128,8 +128,9 @@ def noop_counts() -> tuple[int, int]:
 def state_command_parts(runs: int) -> dict[str, dict[str, float]]:
     """The state command's own time on the target, per part: milliseconds from its start to the
     end of each part (they run in parallel: the slowest is the critical path), median of runs."""
-    from deploys import commands, plan as plan_mod
-    from deploys.remote import Target
+    from deploys.target import commands
+    from deploys import plan as plan_mod
+    from deploys.ops.remote import Target
 
     target = Target(TARGET)
     catalog = target.catalog
@@ -172,7 +173,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploys.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--noop-runs", type=int, default=7)
     parser.add_argument("--first-runs", type=int, default=3)
     parser.add_argument("--change-runs", type=int, default=3)
@@ -200,16 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     commands, connections = noop_counts()
     state_parts = state_command_parts(args.noop_runs)
     change_times, restarted = one_setting_change(args.change_runs)
-    from deploys import bench_backup
+    from bench import backup as bench_backup
 
     backups = bench_backup.measure(catalog)
-    from deploys import bench_status
+    from bench import status as bench_status
 
     status_page = bench_status.measure(catalog)
-    from deploys import bench_resources
+    from bench import resources as bench_resources
 
     resources = bench_resources.measure(catalog)
-    from deploys import bench_nasops
+    from bench import nasops as bench_nasops
 
     nasops = bench_nasops.measure(catalog)
 
@@ -258,6 +259,3 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, separators=(",", ":")))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,8 @@ import json
 import os
 import sys
 
-from deploys import commands, release
+from deploys.target import commands
+from deploys.converge import release
 from deploys.catalog import REPO, load
 
 
@@ -48,8 +49,8 @@ class Target:
 
     def shell(self, script: str, echo: bool = False) -> tuple[int, list[str], list[str]]:
         """Run a POSIX sh script as root on the target (sudo, with the password on stdin, where
-        the target needs it; deploys/access.py)."""
-        from deploys.access import Become
+        the target needs it; deploys/target/access.py)."""
+        from deploys.target.access import Become
 
         become = Become.of(self.host.data)
         ok, output = self.host.run_shell_command(become.script(script),
@@ -67,7 +68,7 @@ class Target:
 
     def stream(self, script: str) -> int:
         """Run a POSIX sh script as root, its output printed line by line as it comes."""
-        from deploys.access import Become
+        from deploys.target.access import Become
 
         become = Become.of(self.host.data)
         ok, _ = self.host.run_shell_command(become.script(script), print_output=True,
@@ -128,9 +129,10 @@ def _engine_of(catalog, secret: str) -> str | None:
 
 def preflight_report(target: str) -> int:
     """Print the preflight report of a target; non-zero when a requirement is not met."""
-    from deploys import dsm, preflight
-    from deploys.access import Become
-    from deploys.state import _sections
+    from deploys.render import dsm
+    from deploys.target import preflight
+    from deploys.target.access import Become
+    from deploys.target.state import _sections
 
     connected = Target(target)
     rc, stdout, _ = connected.run("preflight", echo=False, dsm_tasks=dsm.desired(connected.catalog))
@@ -148,9 +150,10 @@ def show_plan(target: str) -> int:
     """`make plan`: what a deploy would change on the target and why, touching nothing (the
     deploy's own read, preflight and plan, without pyinfra's operations). Exit 0: nothing would
     change; 2: something would; 1: the deploy would refuse (the reason printed)."""
-    from deploys import lock, plan as plan_mod, preflight, render
-    from deploys.access import Become
-    from deploys.state import parse_state
+    from deploys.target import lock, preflight
+    from deploys import plan as plan_mod, render
+    from deploys.target.access import Become
+    from deploys.target.state import parse_state
 
     connected = Target(target)
     catalog = connected.catalog
@@ -172,7 +175,7 @@ def show_plan(target: str) -> int:
         return 1
     changes = [str(change) for change in plan.changes]
     if catalog.tunnel["mode"] == "remote":
-        from deploys import cloudflare
+        from deploys.converge import cloudflare
 
         api = cloudflare.TunnelAPI.from_catalog(catalog)
         if api.current_ingress() != cloudflare.desired_ingress(catalog):

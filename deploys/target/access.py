@@ -9,7 +9,7 @@ copies every upload with one more sudo step. Here:
   stdin: never argv, never a file, never pyinfra's output; a NOPASSWD rule reads nothing. The
   root shell then closes its stdin, so no script ever reads the password;
 - uploads go as the SSH account to its temp folder (`_temp_dir`), one archive per group, and one
-  command as root puts them in place (deploys/operations.py).
+  command as root puts them in place (deploys/converge/operations.py).
 
 The password is given once: MARKETPLACE_SUDO_PASSWORD, or asked on the terminal when
 MARKETPLACE_ASK_SUDO=1, or, with neither set (a target this machine provisions itself: staging's

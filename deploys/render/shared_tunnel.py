@@ -21,7 +21,7 @@ import re
 import yaml
 
 from deploys.catalog import Catalog
-from deploys.ingress import CATCH_ALL, Rule, first_match, probes, tunnel_rules, witness_host, witnesses
+from deploys.render.ingress import CATCH_ALL, Rule, first_match, probes, tunnel_rules, witness_host, witnesses
 
 ITEM = re.compile(r"^(\s*)- ")
 

@@ -1,12 +1,12 @@
 """StackState: the one pyinfra fact of the deploy. Its command (templates/commands/state.sh.j2)
-reads everything the plan needs in ONE remote command; deploys/state.py parses the output.
+reads everything the plan needs in ONE remote command; deploys/target/state.py parses the output.
 Read-only: facts never change the target."""
 
 from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from deploys.state import TargetState, parse_state
+from deploys.target.state import TargetState, parse_state
 
 
 class StackState(FactBase):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deploys import dsm
+from deploys.render import dsm
 
 UNITS = {"k": 1 / 1024, "m": 1, "g": 1024}
 

@@ -19,7 +19,8 @@ import shlex
 import jinja2
 import yaml
 
-from deploys import dsm, layout
+from deploys.render import dsm
+from deploys import layout
 from deploys.catalog import REPO, STATE, Catalog
 from deploys.catalog.model import DB_ENGINES
 

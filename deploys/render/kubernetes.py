@@ -30,7 +30,7 @@ import yaml
 
 from deploys.catalog import Catalog, Service
 from deploys.catalog.model import SECRET_TOKEN
-from deploys.ingress import tunnel_rules
+from deploys.render.ingress import tunnel_rules
 from deploys.layout import KEY_MOUNTS, PUBLIC_KEYS, SECRET_KEYS
 from deploys.render import image_tag
 
@@ -102,7 +102,7 @@ class Manifests:
                 if name.endswith(".yaml") and name != "kustomization.yaml" for doc in yaml.safe_load_all(text)]
 
     def _dump(self, objects: list[dict[str, Any]]) -> str:
-        head = (f"# Rendered from the catalog of target {self.catalog.target!r} by deploys/kubernetes.py "
+        head = (f"# Rendered from the catalog of target {self.catalog.target!r} by deploys/render/kubernetes.py "
                 f"(Kubernetes {self.spec['version']}): do not edit, render again.\n")
         return head + "---\n".join(yaml.dump(o, Dumper=_PlainDumper, sort_keys=False, width=120) for o in objects)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from deploys import layout
 from deploys.catalog import Catalog
 from deploys.layout import ManagedFile
-from deploys.templates import shell_context, template
+from deploys.render.templates import shell_context, template
 
 
 def command(catalog: Catalog, name: str, **values) -> str:
