@@ -103,12 +103,12 @@ def task_log(key: str) -> str:
 
 # The ops scripts (templates/scripts/NAME.sh.j2 -> scripts/NAME.sh) and their modes.
 OPS_SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup": 0o755, "healthcheck": 0o755,
-               "compose": 0o755, "ensure_databases": 0o755, "gate": 0o755, "secrets": 0o700, "sync": 0o755,
+               "compose": 0o755, "ensure_databases": 0o755, "secrets": 0o700, "sync": 0o755,
                "monitor": 0o755, "status": 0o755, "ops": 0o755, "run": 0o755, "tenant": 0o755}
 
 
 def script(name: str) -> str:
-    """The path of an ops script: script("gate") -> scripts/gate.sh."""
+    """The path of an ops script: script("ops") -> scripts/ops.sh."""
     return f"{SCRIPTS}/{name}.sh"
 
 

@@ -32,7 +32,7 @@ def rendered_shell(catalog) -> dict[str, str]:
                                                  steps=[["bash", "scripts/release.sh", "rollback"]])
     found["commands/script.sh"] = commands.command(catalog, "script", script="release", args=["list"])
     found["commands/install.sh"] = commands.install_command(
-        catalog, [(files[layout.ENV_FILE], "upload"), (files[layout.script("gate")], "fix")])
+        catalog, [(files[layout.ENV_FILE], "upload"), (files[layout.script("ops")], "fix")])
     return found
 
 

@@ -27,7 +27,8 @@ def describe(catalog: Catalog) -> dict:
         "labels": {"project": layout.project_label(c.engine), "service": layout.service_label(c.engine)},
         "edge_url": edge_url(c),
         "services": [{"name": s.name, "health_host": s.health_host, "health_path": s.health_url,
-                      "http_status": s.health.http_status} for s in c.services.values()],
+                      "http_status": s.health.http_status, "gate_timeout_s": s.health.gate_timeout_s}
+                     for s in c.services.values()],
         "routes": [_route(c, r) for r in c.routes],
         "backup": {"dir": c.backup_dir, "max_age_hours": c.backup["max_age_hours"]},
         "disks": [{"name": name, "path": path, "min_free_mib": c.preflight["min_free_mib"][name]}

@@ -1,4 +1,4 @@
-"""nasops health [table|services|report] | monitor [event TITLE] | status [json]
+"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE]
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from nasops import alerts, channels, checks, clock, housekeeping, metrics, status_page
+from nasops import alerts, channels, checks, clock, gate, housekeeping, metrics, status_page
 from nasops.engine import Engine, EngineUnreachable, connect
 from nasops.observe import observe
 from nasops.probe import Prober
@@ -97,6 +97,21 @@ def status(stack, as_json: bool) -> int:
     return 0
 
 
+def gate_stack(stack, failed_file: str | None, engine=None, prober=None) -> int:
+    """The release's health gate (nasops.gate); the failed services' names go to failed_file,
+    one a line (written empty first), their logs and health output to stderr. Exit 1: failed."""
+    if failed_file:
+        Path(failed_file).write_text("")
+    engine = engine or Engine(connect(), stack)
+    failed = gate.run(stack, engine, prober or Prober(stack.edge_url), sys.stdout, sys.stderr)
+    if not failed:
+        return 0
+    if failed_file:
+        Path(failed_file).write_text("".join(f"{name}\n" for name in failed))
+    gate.report(engine, failed, sys.stderr)
+    return 1
+
+
 def _replace(path: Path, text: str) -> None:
     part = path.with_name(f".{path.name}.tmp")
     part.write_text(text)
@@ -112,6 +127,7 @@ def main(argv=None) -> int:
     mon.add_argument("event", nargs="?", choices=["event"])
     mon.add_argument("title", nargs="?")
     sub.add_parser("status", help="the status page's snapshot").add_argument("mode", nargs="?", choices=["json"])
+    sub.add_parser("gate", help="the release's health gate").add_argument("failed_file", nargs="?")
     args = parser.parse_args(argv)
     os.umask(0o077)  # what it writes (state, logs) is its owner's; the page's files say otherwise
     try:
@@ -122,6 +138,8 @@ def main(argv=None) -> int:
             if args.event and not args.title:
                 parser.error("usage: monitor event TITLE (the body on stdin)")
             return monitor(stack, args.title if args.event else None)
+        if args.command == "gate":
+            return gate_stack(stack, args.failed_file)
         return status(stack, args.mode == "json")
     except DescriptionError as e:
         print(f"nasops: {e}", file=sys.stderr)

@@ -97,6 +97,48 @@ class Engine:
                 found[name] = Running(name, "starting", "starting", None, int(limit or 0))
         return found
 
+    def _container(self, name: str):
+        """The service's container (a running one, else the newest), or None."""
+        run = self._compose_services().get(name)
+        return self.client.containers.get(run.container_id) if run and run.container_id else None
+
+    def _service(self, name: str):
+        """The Swarm service of the stack's service `name`, or None."""
+        label = self.stack.labels["service"]
+        return next((s for s in self.client.services.list(filters=self.project_filter)
+                     if (s.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Labels") or {}).get(label) == name), None)
+
+    def log_tail(self, name: str, lines: int) -> str:
+        """The service's last log lines, stdout and stderr as they came ("" when it has none)."""
+        try:
+            if self.stack.engine == "swarm":
+                svc = self._service(name)
+                chunks = svc.logs(stdout=True, stderr=True, tail=lines) if svc else []
+                return b"".join(chunks).decode(errors="replace")
+            c = self._container(name)
+            return c.logs(tail=lines).decode(errors="replace") if c else ""
+        except Exception as e:  # noqa: BLE001 - gone meanwhile: say so, the report goes on
+            return f"(no log: {e})"
+
+    def failure_detail(self, name: str) -> tuple[str, list[str]] | None:
+        """Compose: its last health checks' exit codes and output; swarm: its latest tasks'
+        node, state and error."""
+        try:
+            if self.stack.engine == "swarm":
+                svc = self._service(name)
+                if not svc:
+                    return None
+                tasks = sorted(svc.tasks(), key=lambda t: t.get("UpdatedAt", ""), reverse=True)[:5]
+                return "its tasks", [f"{t.get('Slot', '-')} {t.get('NodeID', '-')[:12]} {t['Status'].get('State')} "
+                                     f"{t['Status'].get('Err', '')}".rstrip() for t in tasks]
+            c = self._container(name)
+            log = ((c.attrs.get("State") or {}).get("Health") or {}).get("Log") if c else None
+            if not log:
+                return None
+            return "last health check", [f"{h.get('ExitCode')}: {str(h.get('Output', '')).strip()}" for h in log[-4:]]
+        except Exception:  # noqa: BLE001 - gone meanwhile: nothing more to show
+            return None
+
     def memory(self) -> dict[str, int]:
         """service name -> bytes its running container uses on this node, as `docker stats`
         counts them (usage less the inactive page cache)."""

@@ -22,6 +22,7 @@ class Service:
     health_host: str | None  # the hostname its health route is asked by, through the edge
     health_path: str | None
     http_status: int
+    gate_timeout_s: int  # how long the release's gate waits for it
 
 
 @dataclass(frozen=True)
