@@ -30,7 +30,7 @@ def describe(catalog: Catalog) -> dict:
                       "http_status": s.health.http_status, "gate_timeout_s": s.health.gate_timeout_s}
                      for s in c.services.values()],
         "routes": [_route(c, r) for r in c.routes],
-        "backup": {"dir": c.backup_dir, "max_age_hours": c.backup["max_age_hours"]},
+        "backup": _backup(c),
         "disks": [{"name": name, "path": path, "min_free_mib": c.preflight["min_free_mib"][name]}
                   for name, path in (("deploy_root", c.deploy_root), ("backup_dir", c.backup_dir))],
         "tunnel": _tunnel(c),
@@ -40,7 +40,8 @@ def describe(catalog: Catalog) -> dict:
                          "log_keep": c.housekeeping["log_keep"]},
         "sync_jobs": c.sync_jobs,
         "paths": {"monitor": layout.MONITOR, "integration": layout.INTEGRATION, "releases": layout.RELEASES,
-                  "status_dir": layout.STATUS_DIR},
+                  "status_dir": layout.STATUS_DIR, "audit_log": layout.AUDIT_LOG, "secrets": layout.SECRETS,
+                  "env_file": layout.ENV_FILE, "compose_file": layout.COMPOSE_FILE, "temp_suffix": layout.TEMP_SUFFIX},
     }
 
 
@@ -57,6 +58,43 @@ def _route(c: Catalog, route) -> dict:
                 "service": route.service, "expect": svc.health.http_status}
     return {"name": route.name, "hostname": route.hostname, "path": route.prefix + "/",
             "service": route.service, "expect": None}
+
+
+def _backup(c: Catalog) -> dict:
+    """What scripts/backup.sh (the program's `backup`) dumps, verifies, restores and keeps."""
+    b = c.backup
+    servers = sorted({db["service"] for db in c.backup_databases.values()})
+    return {
+        "dir": c.backup_dir, "max_age_hours": b["max_age_hours"], "keep": dict(b["keep"]),
+        "passphrase_file": f"{layout.SECRET_VALUES}/{b['passphrase_secret']}" if b["passphrase_secret"] else None,
+        "verify_label": "marketplace.backup-verify",
+        "wait_timeout_s": c.wait_timeout_s,
+        "databases": [{"name": name, "engine": db["engine"], "service": db["service"], "user": db["user"],
+                       "users": c.database_users(name)} for name, db in c.backup_databases.items()],
+        "redis_users": sorted({u for db in c.databases_of("redis") for u in c.database_users(db)}),
+        "servers": {svc: {"mem_limit": c.services[svc].mem_limit,
+                          "admin_password_file": (f"{layout.SECRET_VALUES}/{c.admin_secret(svc)}"
+                                                  if c.admin_secret(svc) else None),
+                          "data": next((src for src, dest in c.services[svc].volumes.items()
+                                        if dest.split(":")[0] == "/data"), None)} for svc in servers},
+        "offsite": _offsite(c),
+    }
+
+
+def _offsite(c: Catalog) -> dict | None:
+    off = c.backup["offsite"]
+    if not off["repository"]:
+        return None
+    from deploys.render import offsite_image  # the package's own, loaded before this runs
+
+    image, context = offsite_image(c)
+    login = off["repository"].split(":")[1]
+    return {"repository": off["repository"], "image": image, "build_context": context,
+            "password_file": f"{layout.SECRET_VALUES}/{off['password_secret']}",
+            "key_file": f"{layout.SECRET_KEYS}/{off['ssh_key_secret']}.pem",
+            "known_hosts": layout.OFFSITE_KNOWN_HOSTS,
+            "sftp_command": (f"ssh -i /run/offsite/key -p {off['port']} -o UserKnownHostsFile=/run/offsite/known_hosts "
+                             f"-o StrictHostKeyChecking=yes -o BatchMode=yes {login} -s sftp")}
 
 
 def _tunnel(c: Catalog) -> dict | None:

@@ -1,4 +1,4 @@
-"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE]
+"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ...
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -128,6 +128,8 @@ def main(argv=None) -> int:
     mon.add_argument("title", nargs="?")
     sub.add_parser("status", help="the status page's snapshot").add_argument("mode", nargs="?", choices=["json"])
     sub.add_parser("gate", help="the release's health gate").add_argument("failed_file", nargs="?")
+    sub.add_parser("backup", help="backups: run|dump|verify|restore|prune|list|age|show|offsite-restore|offsite-key",
+                   add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     os.umask(0o077)  # what it writes (state, logs) is its owner's; the page's files say otherwise
     try:
@@ -138,6 +140,10 @@ def main(argv=None) -> int:
             if args.event and not args.title:
                 parser.error("usage: monitor event TITLE (the body on stdin)")
             return monitor(stack, args.title if args.event else None)
+        if args.command == "backup":
+            from nasops.backup import commands as backup
+
+            return backup.main(stack, args.args, connect)
         if args.command == "gate":
             return gate_stack(stack, args.failed_file)
         return status(stack, args.mode == "json")

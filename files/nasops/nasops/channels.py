@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 
-from nasops import clock
+from nasops import alerts, clock
 
 WEBHOOK_TIMEOUT_S = 15
 SMTP_TIMEOUT_S = 30
@@ -115,3 +115,11 @@ def notify(stack, note, log, outbox: Path, post=post_json, smtp=smtplib.SMTP) ->
     send_webhooks(stack, note, log, post)
     send_email(stack, note, log, smtp)
     queue_dsm(stack, note, outbox)
+
+
+def send_event(stack, title: str, body: str, post=post_json, smtp=smtplib.SMTP) -> None:
+    """An event (a failed backup, say) to every channel now, logged to the monitor's alert log."""
+    folder = stack.path("monitor")
+    folder.mkdir(parents=True, exist_ok=True)
+    notify(stack, alerts.event(stack.project, title, body), AlertLog(folder / "alerts.log"), folder / "dsm-outbox",
+           post, smtp)
