@@ -388,3 +388,58 @@ def test_a_changed_part_fails_the_verification_before_any_restore(stack, monkeyp
     assert f"{backup_id} FAILED its verification (checksums); the last good backup is still none" in b.err.getvalue()
     assert alerts[0][0] == f"backup {backup_id} FAILED its verification (checksums)"
     assert "changed on disk" in (b.store.dir(backup_id) / "verify.log").read_text()
+
+
+def test_redis_is_restored_as_the_base_of_a_new_append_only_file_every_time(tmp_path):
+    data = tmp_path / "data"
+    (data / "appendonlydir").mkdir(parents=True)
+    (data / "appendonlydir/appendonly.aof.1.incr.aof").write_text("the live writes")
+    rdb = tmp_path / "redis.rdb"
+    rdb.write_bytes(b"REDIS0011")
+    first = engines.redis_restore_files(data, rdb, "B1")
+    second = engines.redis_restore_files(data, rdb, "B1")  # the same backup again
+    assert first.name == "appendonlydir.before-restore-B1" and second.name == "appendonlydir.before-restore-B1.2"
+    assert (first / "appendonly.aof.1.incr.aof").read_text() == "the live writes"
+    assert (data / "appendonlydir/appendonly.aof.1.base.rdb").read_bytes() == b"REDIS0011"
+    assert (data / "appendonlydir/appendonly.aof.manifest").read_text() == "file appendonly.aof.1.base.rdb seq 1 type b\n"
+    assert (data / "appendonlydir").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_restore_that_fails_starts_again_everything_it_stopped(stack, monkeypatch):
+    monkeypatch.setattr(dockerexec, "run", Tools())
+    live = live_stack(stack) + [FakeContainer("id-connector", "connector"), FakeContainer("id-condo", "condo")]
+    b = commands.Backups(stack, FakeClient(live), out=io.StringIO(), err=io.StringIO(), send_event=lambda *a: None)
+    stack.path("releases").mkdir(parents=True, exist_ok=True)
+    rdb = hashlib.sha256(b"REDIS0011").hexdigest()
+    backup_id = made(stack, parts=[{"part": "redis/redis.rdb", "engine": "redis", "database": "redis", "sha256": rdb}])
+    (b.store.dir(backup_id) / "redis").mkdir()
+    (b.store.dir(backup_id) / "redis/redis.rdb").write_bytes(b"REDIS0011")
+    # the server's data folder is not there: the restore fails after Redis was stopped
+    with pytest.raises(Refused):
+        b.restore(backup_id, [], gate_run=lambda *a: pytest.fail("gated a failed restore"))
+    assert {c.attrs["State"]["Status"] for c in live} == {"running"}
+    assert "FAILED at redis:redis" in b.err.getvalue()
+    assert f"backup {backup_id} restore FAILED at redis:redis" in stack.file(stack.paths["audit_log"]).read_text()
+
+
+def test_a_restore_stops_the_users_restores_then_gates(stack, monkeypatch):
+    monkeypatch.setattr(dockerexec, "run", Tools())
+    live = live_stack(stack) + [FakeContainer("id-connector", "connector"), FakeContainer("id-condo", "condo"),
+                                FakeContainer("id-kaui", "kaui")]
+    b = commands.Backups(stack, FakeClient(live), out=io.StringIO(), err=io.StringIO(), send_event=lambda *a: None)
+    stack.path("releases").mkdir(parents=True, exist_ok=True)
+    data = stack.file(stack.backup["servers"]["redis"]["data"])
+    data.mkdir(parents=True)
+    rdb = hashlib.sha256(b"REDIS0011").hexdigest()
+    backup_id = made(stack, parts=[{"part": "redis/redis.rdb", "engine": "redis", "database": "redis", "sha256": rdb}])
+    (b.store.dir(backup_id) / "redis").mkdir()
+    (b.store.dir(backup_id) / "redis/redis.rdb").write_bytes(b"REDIS0011")
+    states = []
+    for c in live:
+        c.reload = lambda: None
+    b.restore(backup_id, [], gate_run=lambda *a: states.append({c.id: c.attrs["State"]["Status"] for c in live}) or [])
+    assert states == [{c.id: "running" for c in live}]  # gated once everything runs again
+    assert (data / "appendonlydir/appendonly.aof.1.base.rdb").read_bytes() == b"REDIS0011"
+    out = b.out.getvalue()
+    assert "stopping while it runs: condo connector and redis" in out and "down for" in out
+    assert "state before this restore" not in out  # Redis alone: no pre-restore dump (one keyspace)

@@ -92,15 +92,8 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     ddl = ddl_files(catalog)
     ctx = {**shell_context(catalog), "image_tag": lambda s: image_tag(catalog, s),
            "context_dir": context_dir, "swarm_hash_variable": hash_variable,
-           "tunnel_rules": tunnel_rules(catalog) if "edge" in catalog.services else [],
-           "ddl_files": {db: list(paths) for db, paths in ddl.items()},
            "database_services": sorted({db["service"] for db in catalog.databases.values()
-                                        if db["service"] in catalog.services}),
-           "backup_databases": catalog.backup_databases,
-           "database_users": {db: catalog.database_users(db) for db in catalog.backup_databases},
-           "redis_users": sorted({user for db in catalog.databases_of("redis")
-                                  for user in catalog.database_users(db)})}
-    ctx["offsite_image"], ctx["offsite_context"] = offsite_image(catalog)
+                                        if db["service"] in catalog.services})}
     ctx["ops_image"], ctx["ops_context"] = ops_image(catalog)
     files: dict[str, ManagedFile] = {}
 
@@ -118,7 +111,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
             layout.OFFSITE_KNOWN_HOSTS, "".join(f"{line}\n" for line in offsite["known_hosts"]).encode(), 0o644)
         if offsite["build"]:
             for name, content in _context_files(offsite["build"]):
-                path = f"{ctx['offsite_context']}/{name}"
+                path = f"{offsite_image(catalog)[1]}/{name}"
                 files[path] = ManagedFile(path, content, 0o644)
     for name, content in _context_files(OPS_PROGRAM):
         path = f"{ctx['ops_context']}/{name}"

@@ -31,6 +31,7 @@ def describe(catalog: Catalog) -> dict:
                      for s in c.services.values()],
         "routes": [_route(c, r) for r in c.routes],
         "backup": _backup(c),
+        "databases": _databases(c),
         "disks": [{"name": name, "path": path, "min_free_mib": c.preflight["min_free_mib"][name]}
                   for name, path in (("deploy_root", c.deploy_root), ("backup_dir", c.backup_dir))],
         "tunnel": _tunnel(c),
@@ -40,7 +41,8 @@ def describe(catalog: Catalog) -> dict:
                          "log_keep": c.housekeeping["log_keep"]},
         "sync_jobs": c.sync_jobs,
         "paths": {"monitor": layout.MONITOR, "integration": layout.INTEGRATION, "releases": layout.RELEASES,
-                  "status_dir": layout.STATUS_DIR, "audit_log": layout.AUDIT_LOG, "secrets": layout.SECRETS,
+                  "status_dir": layout.STATUS_DIR, "audit_log": layout.AUDIT_LOG,
+                  "secrets": layout.SECRETS,
                   "env_file": layout.ENV_FILE, "compose_file": layout.COMPOSE_FILE, "temp_suffix": layout.TEMP_SUFFIX},
     }
 
@@ -78,6 +80,42 @@ def _backup(c: Catalog) -> dict:
                           "data": next((src for src, dest in c.services[svc].volumes.items()
                                         if dest.split(":")[0] == "/data"), None)} for svc in servers},
         "offsite": _offsite(c),
+    }
+
+
+def _databases(c: Catalog) -> dict:
+    """What scripts/ensure_databases.sh (the program's `databases`) makes exist, per engine and
+    server; secrets as the files that hold them."""
+    from deploys.catalog.model import DB_ENGINES
+    from deploys.render import ddl_files  # the package's own, loaded before this runs
+
+    ddl = ddl_files(c)
+
+    def secret(name: str | None) -> str | None:  # a secret's file (its value stays there)
+        return f"{layout.SECRET_VALUES}/{name}" if name else None
+
+    def password(db: str) -> str:
+        return secret(f"db_{db}_password")
+
+    def grouped(engine: str) -> dict[str, list]:
+        servers: dict[str, list] = {}
+        for name, db in c.databases_of(engine).items():
+            servers.setdefault(db["service"], []).append((name, db))
+        return dict(sorted(servers.items()))
+
+    redis = DB_ENGINES["redis"]
+    return {
+        "postgres": [{"service": svc, "admin_password_file": secret(c.admin_secret(svc)),
+                      "databases": [{"name": n, "user": db["user"], "password_file": password(n),
+                                     "ddl": list(ddl.get(n, {}))} for n, db in dbs]}
+                     for svc, dbs in grouped("postgres").items()],
+        "mysql": [{"name": n, "service": db["service"], "user": db["user"],
+                   "admin_password_file": secret(c.admin_secret(db["service"])), "password_file": password(n)} for n, db in c.databases_of("mysql").items()],
+        "redis": [{"service": svc, "admin_password_file": secret(c.admin_secret(svc)), "admin_user": redis["admin_user"],
+                   "reserved_users": list(redis["reserved_users"]),
+                   "databases": [{"name": n, "user": db["user"], "password_file": password(n), "acl": db["redis_acl"]}
+                                 for n, db in dbs]}
+                  for svc, dbs in grouped("redis").items()],
     }
 
 

@@ -5,8 +5,8 @@ Shell templates (`*.sh.j2`) print nothing unfiltered (the environment refuses to
   | sq      one shell word, whatever the value (shlex.quote): THE quoting filter
   | words   an argv list as shell words
   | line    a line inside a quoted heredoc (a line break is refused)
-Other contexts: | cq (a Compose/YAML scalar, `$` escaped), | pg_ident, | mysql_ident,
-| sql_literal (SQL), | json.
+Other contexts: | cq (a Compose/YAML scalar, `$` escaped), | json, | b64, | yaml. SQL is
+the NAS-side program's (files/nasops), which quotes its own identifiers and literals.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import yaml
 from deploys.render import dsm
 from deploys import layout
 from deploys.catalog import REPO, STATE, Catalog
-from deploys.catalog.model import DB_ENGINES
 
 TEMPLATES = REPO / "templates"
 
@@ -57,21 +56,6 @@ def _finalize(value):
         return value
     raise jinja2.TemplateError(f"unquoted value {str(value)[:60]!r} in a shell template: "
                                "pass it through | sq (a word), | words (an argv) or | line")
-
-
-def pg_ident(name: str) -> str:
-    """A PostgreSQL identifier, double-quoted."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def sql_literal(text: str) -> str:
-    """An SQL string literal, single-quoted."""
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def mysql_ident(name: str) -> str:
-    """A MySQL identifier, backquoted."""
-    return "`" + str(name).replace("`", "``") + "`"
 
 
 def _compose_scalar(value) -> str:
@@ -109,8 +93,7 @@ def _env(shell: bool) -> jinja2.Environment:
                              comment_start_string="{##" if shell else "{#",
                              comment_end_string="##}" if shell else "#}")
     env.filters.update(cq=_compose_scalar, sq=shell_word, words=shell_words, line=heredoc_line,
-                       json=lambda v: json.dumps(v, sort_keys=True), pg_ident=pg_ident,
-                       sql_literal=sql_literal, mysql_ident=mysql_ident,
+                       json=lambda v: json.dumps(v, sort_keys=True),
                        b64=lambda v: base64.b64encode(str(v).encode()).decode(),
                        yaml=lambda v: yaml.safe_dump(v, sort_keys=False, default_flow_style=False, width=1000))
     env.globals["layout"] = layout
@@ -135,4 +118,4 @@ def shell_context(catalog: Catalog) -> dict:
     return {"c": catalog, "state_format": layout.state_format(catalog.engine), "edge_url": edge_url(catalog),
             "project_label": layout.project_label(catalog.engine),
             "service_label": layout.service_label(catalog.engine),
-            "engines": DB_ENGINES, "sync_jobs": catalog.sync_jobs}
+            "sync_jobs": catalog.sync_jobs}

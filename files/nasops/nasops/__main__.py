@@ -1,4 +1,4 @@
-"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ...
+"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ... | databases
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     sub.add_parser("gate", help="the release's health gate").add_argument("failed_file", nargs="?")
     sub.add_parser("backup", help="backups: run|dump|verify|restore|prune|list|age|show|offsite-restore|offsite-key",
                    add_help=False).add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("databases", help="every database with its user, password and DDL")
     args = parser.parse_args(argv)
     os.umask(0o077)  # what it writes (state, logs) is its owner's; the page's files say otherwise
     try:
@@ -144,6 +145,10 @@ def main(argv=None) -> int:
             from nasops.backup import commands as backup
 
             return backup.main(stack, args.args, connect)
+        if args.command == "databases":
+            from nasops import databases
+
+            return databases.main(stack, connect, sys.stdout, sys.stderr)
         if args.command == "gate":
             return gate_stack(stack, args.failed_file)
         return status(stack, args.mode == "json")

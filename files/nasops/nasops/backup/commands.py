@@ -509,7 +509,7 @@ class Backups:
             for name in wanted:
                 current = name
                 if name.startswith("redis:"):
-                    stopped += self._restore_redis(backup_id, name.split(":", 1)[1])
+                    self._restore_redis(backup_id, name.split(":", 1)[1], stopped)
                 else:
                     self._restore_database(backup_id, name)
         except (dockerexec.ExecError, Refused, OSError) as e:
@@ -595,15 +595,15 @@ class Backups:
             engines.mongo_load(box, name, part, live=True)
             self.say(f"{name} (mongodb): restored")
 
-    def _restore_redis(self, backup_id: str, service: str) -> list:
-        """The server stopped, its RDB the base of a new append-only file; the containers stopped."""
+    def _restore_redis(self, backup_id: str, service: str, stopped: list) -> None:
+        """The server stopped (added to `stopped`: started again whatever happens), its RDB the
+        base of a new append-only file."""
         data = (self.b["servers"].get(service) or {}).get("data")
         if not data:
             raise Refused(f"no data folder of {service} under the deploy root")
-        stopped = self.stop([service])
+        stopped += self.stop([service])
         kept = engines.redis_restore_files(self.stack.file(data), self.store.dir(backup_id) / f"redis/{service}.rdb", backup_id)
         self.say(f"{service} (redis): restored its RDB; the previous data is in {kept}")
-        return stopped
 
     # -- reading --
 

@@ -236,6 +236,10 @@ def redis_restore_files(data: Path, rdb: Path, backup_id: str) -> Path:
     previous one kept beside it. Returns where the previous one went."""
     aof = data / "appendonlydir"
     kept = data / f"appendonlydir.before-restore-{backup_id}"
+    n = 1
+    while kept.exists():  # restored from the same backup before: each previous state kept
+        n += 1
+        kept = data / f"appendonlydir.before-restore-{backup_id}.{n}"
     if aof.is_dir():
         aof.rename(kept)
     aof.mkdir(mode=0o700)
