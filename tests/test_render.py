@@ -244,16 +244,15 @@ def test_a_hostname_without_a_root_route_gets_a_tunnel_rule_for_the_page(group_d
     assert not any(r.path and "monitoring" in r.path for r in full)  # "/" already takes it there
 
 
-def test_the_tenant_script_signs_in_to_kaui_with_secrets_in_files_only(local_catalog, local_files, group_data):
+def test_the_tenant_is_described_with_its_secrets_as_files_only(local_catalog, local_files, group_data):
+    import json
+
     from deploys.catalog import load
 
-    tenant = local_files["scripts/tenant.sh"].content.decode()
-    assert f"KHOST={local_catalog.hostnames['kaui']}" in tenant
-    assert "kaui POST /users/sign_in \"$work/form\"" in tenant and "kaui POST /admin_tenants \"$work/form\"" in tenant
-    assert "--data-binary \"@$3\"" in tenant  # the form (password, secret) goes from a file
-    for line in tenant.splitlines():
-        if line.lstrip().startswith("curl "):
-            assert "secrets/values" not in line and "$V" not in line  # no secret on curl's command line
+    spec = json.loads(local_files["ops/stack.json"].content)["tenant"]
+    assert spec["kaui"]["host"] == local_catalog.hostnames["kaui"]
+    assert spec["admin_password_file"] == "secrets/values/killbill_admin_password"
+    assert spec["api_secret_file"] == "secrets/values/killbill_api_secret"
+    assert local_files["scripts/tenant.sh"].content.decode().rstrip().endswith("exec bash scripts/ops.sh tenant")
     skipped = render(load("local", group_data("local", LOCAL + 'killbill_tenant = {"kaui_service": None}\n')))
-    body = skipped["scripts/tenant.sh"].content.decode()
-    assert "POST /1.0/kb/tenants" in body and "/users/sign_in" not in body
+    assert json.loads(skipped["ops/stack.json"].content)["tenant"]["kaui"] is None

@@ -32,6 +32,7 @@ def describe(catalog: Catalog) -> dict:
         "routes": [_route(c, r) for r in c.routes],
         "backup": _backup(c),
         "databases": _databases(c),
+        "tenant": _tenant(c),
         "disks": [{"name": name, "path": path, "min_free_mib": c.preflight["min_free_mib"][name]}
                   for name, path in (("deploy_root", c.deploy_root), ("backup_dir", c.backup_dir))],
         "tunnel": _tunnel(c),
@@ -117,6 +118,20 @@ def _databases(c: Catalog) -> dict:
                                  for n, db in dbs]}
                   for svc, dbs in grouped("redis").items()],
     }
+
+
+def _tenant(c: Catalog) -> dict | None:
+    """Kill Bill's tenant a release makes (the program's `tenant`), reached through the edge."""
+    t = c.tenant
+    if not t:
+        return None
+    route = c.services[t["service"]].routes[0]
+    kaui = c.tenant_kaui
+    return {"host": route.hostname, "base_url": edge_url(c) + (route.prefix if route.strip_prefix else ""),
+            "external_key": t["external_key"], "api_key": t["api_key"], "admin_user": t["admin_user"],
+            "admin_password_file": f"{layout.SECRET_VALUES}/{t['admin_password_secret']}",
+            "api_secret_file": f"{layout.SECRET_VALUES}/{t['api_secret_secret']}",
+            "kaui": {"host": kaui.hostname, "base_url": edge_url(c)} if kaui else None}
 
 
 def _offsite(c: Catalog) -> dict | None:

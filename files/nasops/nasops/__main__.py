@@ -1,4 +1,4 @@
-"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ... | databases
+"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ... | databases | tenant
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -131,6 +131,7 @@ def main(argv=None) -> int:
     sub.add_parser("backup", help="backups: run|dump|verify|restore|prune|list|age|show|offsite-restore|offsite-key",
                    add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("databases", help="every database with its user, password and DDL")
+    sub.add_parser("tenant", help="Kill Bill's tenant, and Kaui told of it")
     args = parser.parse_args(argv)
     os.umask(0o077)  # what it writes (state, logs) is its owner's; the page's files say otherwise
     try:
@@ -149,6 +150,10 @@ def main(argv=None) -> int:
             from nasops import databases
 
             return databases.main(stack, connect, sys.stdout, sys.stderr)
+        if args.command == "tenant":
+            from nasops import tenant
+
+            return tenant.main(stack, sys.stdout, sys.stderr)
         if args.command == "gate":
             return gate_stack(stack, args.failed_file)
         return status(stack, args.mode == "json")

@@ -74,6 +74,13 @@ class Stack:
         """A folder of `paths` (monitor, integration, releases, status_dir) under deploy_root."""
         return self.root / self.raw["paths"][key]
 
+    def audit(self, text: str) -> None:
+        """A line of the target's audit log (releases/audit.log): what changed, when."""
+        from nasops import clock
+
+        with open(self.file(self.raw["paths"]["audit_log"]), "a") as f:
+            f.write(f"{clock.iso(clock.now())} {text}\n")
+
     def file(self, relative: str) -> Path:
         """A file named relative to deploy_root (a secret's, say)."""
         return self.root / relative

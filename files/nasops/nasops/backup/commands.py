@@ -58,8 +58,7 @@ class Backups:
             self.out.flush()
 
     def audit(self, text: str) -> None:
-        with open(self.stack.file(self.stack.paths["audit_log"]), "a") as f:
-            f.write(f"{clock.iso(clock.now())} {text}\n")
+        self.stack.audit(text)
 
     def alert(self, title: str, body: str) -> None:
         try:
