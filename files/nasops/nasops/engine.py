@@ -1,6 +1,8 @@
-"""The engine, through the Docker SDK: the stack's services as they run, and their memory.
+"""The engine, through the Docker SDK: the stack's services as they run, their memory, and a
+failed service's logs and health checks.
 
-The one module that talks to Docker. `Engine(client, stack)` takes any object shaped like
+What the program reads of the engine's state is read here (the backups' and the databases'
+programs run in containers through dockerexec.py). `Engine(client, stack)` takes any object shaped like
 docker.DockerClient (the tests pass a fake at this boundary)."""
 
 from __future__ import annotations
