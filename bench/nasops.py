@@ -1,8 +1,10 @@
 """`make bench`, the NAS-side program (files/nasops): its image's size and how many of its
 layers it shares with the Connector's (both are built on the same Python base), and what a DSM
 task's start costs: a bare `docker run` of the image, `healthcheck.sh report` and a status page
-snapshot (`status.sh`) as DSM's tasks run them, on the NAS (the DSM stand-in). Not a test:
-nothing is asserted."""
+snapshot (`status.sh`) as DSM's tasks run them, on the NAS (the DSM stand-in); and what a
+release spends in it on a healthy stack: the health gate, the databases' check and Kill Bill's
+tenant (`ops.sh gate|databases|tenant`, each its own container). Not a test: nothing is
+asserted."""
 
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ def measure(catalog, runs: int = 5) -> dict:
         "container_start": _timed(["docker", "run", "--rm", "--entrypoint", "true", tag], runs),
         "health_report": _timed([*on_nas, f"{catalog.deploy_root}/{layout.script('healthcheck')}", "report"], runs),
         "status_snapshot": _timed([*on_nas, f"{catalog.deploy_root}/{layout.script('status')}"], runs),
+        **{f"release_{step}": _timed([*on_nas, f"{catalog.deploy_root}/{layout.script('ops')}", step, *args], runs)
+           for step, args in (("gate", ["/dev/null"]), ("databases", []), ("tenant", []))},
     }
 
 
@@ -58,6 +62,9 @@ def rows_of(result: dict) -> list[tuple[str, dict, str]]:
          "layers shared with the Connector's"),
         ("  healthcheck.sh report (DSM task)", result["health_report"], ""),
         ("  status.sh snapshot (DSM task)", result["status_snapshot"], ""),
+        ("  a release's health gate", result["release_gate"], "healthy stack: one look"),
+        ("  a release's databases", result["release_databases"], "users, passwords, DDL checked"),
+        ("  a release's tenant", result["release_tenant"], "Kill Bill and Kaui asked"),
     ]
 
 

@@ -7,7 +7,6 @@ the new backup's id last, `run` the manifest."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import sys
@@ -22,7 +21,8 @@ from nasops.backup.engines import Box
 from nasops.backup.offsite import Offsite
 from nasops.backup.store import Refused, Store, disk_usage_kib, replace
 from nasops.backup.throwaway import Throwaways, put_file
-from nasops.engine import ONEOFF_LABEL
+from nasops.engine import ONEOFF_LABEL, Engine
+from nasops.probe import Prober
 
 THROWAWAY_SERVERS = ("postgres", "mysql", "mongodb")
 READY_S = {"postgres": 120, "mysql": 180, "mongodb": 120, "redis": 60}
@@ -523,7 +523,7 @@ class Backups:
         self.start(stopped)
         self.wait_healthy(stopped)
         down = seconds_since(t0)
-        failed = gate_run(self.stack, _gate_engine(self), _gate_prober(self.stack), self.out, self.err)
+        failed = gate_run(self.stack, Engine(self.client, self.stack), Prober(self.stack.edge_url), self.out, self.err)
         if failed:
             raise Refused(f"restored {backup_id}, but the stack is not healthy (see above)")
         self.audit(f"backup {backup_id} restored ({' '.join(wanted)}); services down {down} s")
@@ -635,18 +635,6 @@ class Backups:
                 except OSError:
                     pass
         return backup_id, now - epoch, now - epoch <= self.b["max_age_hours"] * 3600
-
-
-def _gate_engine(backups: Backups):
-    from nasops.engine import Engine
-
-    return Engine(backups.client, backups.stack)
-
-
-def _gate_prober(stack):
-    from nasops.probe import Prober
-
-    return Prober(stack.edge_url)
 
 
 def main(stack, args: list[str], client_factory) -> int:
