@@ -41,6 +41,8 @@ def describe(catalog: Catalog) -> dict:
         "housekeeping": {"folders": list(layout.ROTATED_LOGS), "log_max_kib": c.housekeeping["log_max_kib"],
                          "log_keep": c.housekeeping["log_keep"]},
         "sync_jobs": c.sync_jobs,
+        # the jobs' logic is the Connector's: its sync command, run in its container
+        "sync": {"service": "connector", "command": ["python3", "/app/connector.py", "sync"]},
         "paths": {"monitor": layout.MONITOR, "integration": layout.INTEGRATION, "releases": layout.RELEASES,
                   "status_dir": layout.STATUS_DIR, "audit_log": layout.AUDIT_LOG,
                   "secrets": layout.SECRETS,

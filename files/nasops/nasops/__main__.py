@@ -1,4 +1,4 @@
-"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ... | databases | tenant
+"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ... | databases | tenant | sync NAME
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -132,6 +132,7 @@ def main(argv=None) -> int:
                    add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("databases", help="every database with its user, password and DDL")
     sub.add_parser("tenant", help="Kill Bill's tenant, and Kaui told of it")
+    sub.add_parser("sync", help="one integration sync job (the Connector's)").add_argument("job")
     args = parser.parse_args(argv)
     os.umask(0o077)  # what it writes (state, logs) is its owner's; the page's files say otherwise
     try:
@@ -150,6 +151,10 @@ def main(argv=None) -> int:
             from nasops import databases
 
             return databases.main(stack, connect, sys.stdout, sys.stderr)
+        if args.command == "sync":
+            from nasops import sync
+
+            return sync.run(stack, args.job, connect())
         if args.command == "tenant":
             from nasops import tenant
 
