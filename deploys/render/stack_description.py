@@ -153,11 +153,13 @@ def _offsite(c: Catalog) -> dict | None:
 
 
 def _tunnel(c: Catalog) -> dict | None:
-    """tunnel.mode shared: the other site's cloudflared, which must be ready."""
+    """tunnel.mode shared: the other site's cloudflared, which must be ready, and its config file."""
     if c.tunnel["mode"] != "shared":
         return None
     shared = c.tunnel["shared"]
-    return {"container": shared["container"], "ready_url": shared["metrics_url"] + "/ready"}
+    return {"container": shared["container"], "ready_url": shared["metrics_url"] + "/ready",
+            "config_file": shared["config_file"], "rendered_file": layout.SHARED_TUNNEL_FILE,
+            "backup_dir": shared["backup_dir"], "ready_timeout_s": shared["ready_timeout_s"]}
 
 
 def _monitoring(c: Catalog) -> dict | None:

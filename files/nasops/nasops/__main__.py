@@ -1,4 +1,4 @@
-"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ... | databases | tenant | sync NAME
+"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ... | databases | tenant | sync NAME | shared-tunnel
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -133,6 +133,7 @@ def main(argv=None) -> int:
     sub.add_parser("databases", help="every database with its user, password and DDL")
     sub.add_parser("tenant", help="Kill Bill's tenant, and Kaui told of it")
     sub.add_parser("sync", help="one integration sync job (the Connector's)").add_argument("job")
+    sub.add_parser("shared-tunnel", help="our block into the other site's cloudflared, kept only if it gets ready")
     args = parser.parse_args(argv)
     os.umask(0o077)  # what it writes (state, logs) is its owner's; the page's files say otherwise
     try:
@@ -151,6 +152,10 @@ def main(argv=None) -> int:
             from nasops import databases
 
             return databases.main(stack, connect, sys.stdout, sys.stderr)
+        if args.command == "shared-tunnel":
+            from nasops import shared_tunnel
+
+            return shared_tunnel.run(stack, connect(), sys.stdout, sys.stderr)
         if args.command == "sync":
             from nasops import sync
 
