@@ -30,15 +30,25 @@ def shared_catalog(group_data, config: Path, root: Path, metrics: int = METRICS,
     return catalog_mod.load("staging", gd)
 
 
-def install(catalog, root: Path, foreign: str) -> subprocess.CompletedProcess:
-    """What the deploy does: push the script and the merged file, then run the script."""
-    files = render(catalog)
-    for rel in ("scripts/shared_tunnel.sh",):
+def push(catalog, root: Path, merged: str) -> None:
+    """What the deploy pushes: every rendered file (the script, the NAS-side program it runs, the
+    stack's description) and the merged config."""
+    for rel, managed in render(catalog).items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(files[rel].content)
+        (root / rel).write_bytes(managed.content)
+        (root / rel).chmod(managed.mode)
     (root / "tunnel").mkdir(exist_ok=True)
-    (root / "tunnel" / "shared-config.yml").write_text(merge(foreign, catalog))
+    (root / "tunnel" / "shared-config.yml").write_text(merged)
+
+
+def run_script(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(root / "scripts" / "shared_tunnel.sh")], capture_output=True, text=True)
+
+
+def install(catalog, root: Path, foreign: str) -> subprocess.CompletedProcess:
+    """What the deploy does: push the files and the merged config, then run the script."""
+    push(catalog, root, merge(foreign, catalog))
+    return run_script(root)
 
 
 def test_the_block_is_installed_the_tunnel_restarted_and_ready(wattsun, group_data, tmp_path):
@@ -79,11 +89,7 @@ def test_a_tunnel_that_is_not_ready_gets_its_previous_file_back(wattsun, group_d
 def test_an_invalid_merged_file_is_refused_before_anything_changes(wattsun, group_data, tmp_path):
     catalog = shared_catalog(group_data, wattsun, tmp_path)
     current, before = wattsun.read_text(), started_at()
-    files = render(catalog)
-    (tmp_path / "scripts").mkdir()
-    (tmp_path / "scripts" / "shared_tunnel.sh").write_bytes(files["scripts/shared_tunnel.sh"].content)
-    (tmp_path / "tunnel").mkdir()
-    (tmp_path / "tunnel" / "shared-config.yml").write_text(current.replace("  - service: http_status:404\n", ""))
-    result = subprocess.run(["bash", str(tmp_path / "scripts" / "shared_tunnel.sh")], capture_output=True, text=True)
+    push(catalog, tmp_path, current.replace("  - service: http_status:404\n", ""))
+    result = run_script(tmp_path)
     assert result.returncode != 0 and "catch-all" in result.stderr
     assert wattsun.read_text() == current and started_at() == before
