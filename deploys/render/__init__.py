@@ -92,8 +92,7 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     ddl = ddl_files(catalog)
     ctx = {**shell_context(catalog), "image_tag": lambda s: image_tag(catalog, s),
            "context_dir": context_dir, "swarm_hash_variable": hash_variable,
-           "database_services": sorted({db["service"] for db in catalog.databases.values()
-                                        if db["service"] in catalog.services})}
+           "database_services": stack_description.database_services(catalog)}
     ctx["ops_image"], ctx["ops_context"] = ops_image(catalog)
     files: dict[str, ManagedFile] = {}
 
@@ -116,7 +115,6 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     for name, content in _context_files(OPS_PROGRAM):
         path = f"{ctx['ops_context']}/{name}"
         files[path] = ManagedFile(path, content, 0o644)
-    files[layout.STACK_DESCRIPTION] = ManagedFile(layout.STACK_DESCRIPTION, stack_description.render(catalog), 0o644)
     if "edge" in catalog.services:
         add(f"{layout.EDGE_CONF}/marketplace.conf", "edge.conf.j2")
         add(f"{layout.EDGE_CONF}/proxy_headers.inc", "proxy_headers.inc.j2")
@@ -143,9 +141,11 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
         files[layout.SWARM_DATABASES] = ManagedFile(layout.SWARM_DATABASES, stack.render(databases).encode(), 0o644)
     else:
         add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
-    # Last of all: a release records (and a rollback restores) every managed file, itself too.
-    add(layout.script("release"), "scripts/release.sh.j2", 0o755,
-        managed=sorted([*files, layout.script("release")]))
+    add(layout.script("release"), "scripts/release.sh.j2", 0o755)
+    # Last of all: the description, which names every managed file (a release records and a
+    # rollback restores them all, the description too).
+    files[layout.STACK_DESCRIPTION] = ManagedFile(
+        layout.STACK_DESCRIPTION, stack_description.render(catalog, sorted([*files, layout.STACK_DESCRIPTION])), 0o644)
     return files
 
 

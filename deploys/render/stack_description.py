@@ -16,7 +16,8 @@ from deploys.render.templates import edge_url
 FORMAT = 1  # bumped when the program must refuse an older description
 
 
-def describe(catalog: Catalog) -> dict:
+def describe(catalog: Catalog, managed: list[str] | None = None) -> dict:
+    """managed: every file the deploy manages under deploy_root (what a release records)."""
     c = catalog
     return {
         "format": FORMAT,
@@ -40,18 +41,34 @@ def describe(catalog: Catalog) -> dict:
         "alerts": _alerts(c),
         "housekeeping": {"folders": list(layout.ROTATED_LOGS), "log_max_kib": c.housekeeping["log_max_kib"],
                          "log_keep": c.housekeeping["log_keep"]},
+        "release": _release(c, managed or []),
         "sync_jobs": c.sync_jobs,
         # the jobs' logic is the Connector's: its sync command, run in its container
         "sync": {"service": "connector", "command": ["python3", "/app/connector.py", "sync"]},
         "paths": {"monitor": layout.MONITOR, "integration": layout.INTEGRATION, "releases": layout.RELEASES,
-                  "status_dir": layout.STATUS_DIR, "audit_log": layout.AUDIT_LOG,
+                  "status_dir": layout.STATUS_DIR, "audit_log": layout.AUDIT_LOG, "lock_dir": layout.LOCK_DIR,
                   "secrets": layout.SECRETS,
                   "env_file": layout.ENV_FILE, "compose_file": layout.COMPOSE_FILE, "temp_suffix": layout.TEMP_SUFFIX},
     }
 
 
-def render(catalog: Catalog) -> bytes:
-    return (json.dumps(describe(catalog), indent=1, sort_keys=True) + "\n").encode()
+def render(catalog: Catalog, managed: list[str] | None = None) -> bytes:
+    return (json.dumps(describe(catalog, managed), indent=1, sort_keys=True) + "\n").encode()
+
+
+def database_services(c: Catalog) -> list[str]:
+    """The services that are database servers (started, and their databases made, first)."""
+    return sorted({db["service"] for db in c.databases.values() if db["service"] in c.services})
+
+
+def _release(c: Catalog, managed: list[str]) -> dict:
+    """What a release (the program's `release`) converges, runs first, records and keeps."""
+    return {"managed": managed, "keep": c.housekeeping["keep_releases"], "wait_timeout_s": c.wait_timeout_s,
+            "database_services": database_services(c),
+            "tasks": [{"service": s.name, "name": name, "argv": list(argv)}
+                      for s in c.services.values() for name, argv in s.release_tasks],
+            "secrets_script": layout.script("secrets"),
+            "stack_script": layout.script("stack") if c.engine == "swarm" else None}
 
 
 def _route(c: Catalog, route) -> dict:

@@ -1,4 +1,5 @@
-"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ... | databases | tenant | sync NAME | shared-tunnel
+"""nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ...
+| databases | tenant | sync NAME | shared-tunnel | release apply|rollback|list|prune
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -130,6 +131,8 @@ def main(argv=None) -> int:
     sub.add_parser("gate", help="the release's health gate").add_argument("failed_file", nargs="?")
     sub.add_parser("backup", help="backups: run|dump|verify|restore|prune|list|age|show|offsite-restore|offsite-key",
                    add_help=False).add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("release", help="releases: apply ID [DB ...]|rollback [ID]|list|prune",
+                   add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("databases", help="every database with its user, password and DDL")
     sub.add_parser("tenant", help="Kill Bill's tenant, and Kaui told of it")
     sub.add_parser("sync", help="one integration sync job (the Connector's)").add_argument("job")
@@ -148,6 +151,10 @@ def main(argv=None) -> int:
             from nasops.backup import commands as backup
 
             return backup.main(stack, args.args, connect)
+        if args.command == "release":
+            from nasops.release import commands as release
+
+            return release.main(stack, args.args, connect)
         if args.command == "databases":
             from nasops import databases
 

@@ -26,6 +26,8 @@ class Running:
     started: int | None = None  # epoch seconds
     memory_limit: int = 0  # bytes, 0: none
     container_id: str | None = None
+    image: str = "-"  # the tag it was started from
+    image_id: str = "-"  # the image it runs ("-": not known yet, a swarm service still starting)
 
     @property
     def ok(self) -> bool:
@@ -72,7 +74,8 @@ class Engine:
             state = c.attrs.get("State", {})
             run = Running(name, state.get("Status", "unknown"), (state.get("Health") or {}).get("Status", "none"),
                           parse_docker_time(state.get("StartedAt")),
-                          int((c.attrs.get("HostConfig") or {}).get("Memory") or 0), c.id)
+                          int((c.attrs.get("HostConfig") or {}).get("Memory") or 0), c.id,
+                          c.attrs.get("Config", {}).get("Image") or "-", c.attrs.get("Image") or "-")
             if name not in found or found[name].state != "running" or run.state == "running":
                 found[name] = run
         return found
@@ -93,11 +96,45 @@ class Engine:
             running = sum(1 for t in mine if t.get("Status", {}).get("State") == "running")
             desired = spec.get("Mode", {}).get("Replicated", {}).get("Replicas", len(mine))
             limit = (spec["TaskTemplate"].get("Resources") or {}).get("Limits", {}).get("MemoryBytes", 0)
+            tag = spec["TaskTemplate"]["ContainerSpec"].get("Image") or "-"
             if desired and running == desired:
-                found[name] = Running(name, "running", "healthy", None, int(limit or 0))
+                found[name] = Running(name, "running", "healthy", None, int(limit or 0), None, tag, self._image_id(tag))
             else:
-                found[name] = Running(name, "starting", "starting", None, int(limit or 0))
+                found[name] = Running(name, "starting", "starting", None, int(limit or 0), None, tag)
         return found
+
+    def _image_id(self, ref: str) -> str:
+        try:
+            return self.client.images.get(ref).id
+        except Exception:  # noqa: BLE001 - not on this node
+            return "-"
+
+    def digests(self, image_id: str) -> list[str]:
+        """An image's repository digests ([] when it has none, or is gone)."""
+        try:
+            return list(self.client.images.get(image_id).attrs.get("RepoDigests") or [])
+        except Exception:  # noqa: BLE001 - gone meanwhile
+            return []
+
+    def tag(self, image_id: str, ref: str) -> None:
+        """`docker tag IMAGE REF`: the tag names that image again."""
+        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        self.client.api.tag(image_id, repo, tag)
+
+    def image_tags(self, image_id: str) -> list[str] | None:
+        """The tags of an image ([]: none, None: it is gone)."""
+        try:
+            return list(self.client.images.get(image_id).tags)
+        except Exception:  # noqa: BLE001 - gone
+            return None
+
+    def remove_image(self, ref: str) -> bool:
+        """`docker image rm REF` (never forced: an image a container uses stays)."""
+        try:
+            self.client.images.remove(ref)
+            return True
+        except Exception:  # noqa: BLE001 - in use, or gone meanwhile
+            return False
 
     def _container(self, name: str):
         """The service's container (a running one, else the newest), or None."""

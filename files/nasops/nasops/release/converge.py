@@ -1,0 +1,105 @@
+"""Bringing the engine to the files as they now are: a release's converge, a rollback's too.
+
+Compose: the database servers up and healthy, their databases and users (nasops.databases),
+the release tasks in one-off containers of the new images (a release's, not a rollback's),
+then `up -d --remove-orphans`, the health gate (nasops.gate) and Kill Bill's tenant. Swarm:
+scripts/stack.sh deploys the database servers, then everything (it waits for Swarm's own
+update and rollback), then the same gate and tenant. Compose is the plugin the NAS ships, its
+binary mounted by scripts/ops.sh (NASOPS_COMPOSE); the commands' argv hold names only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nasops import databases, gate, tenant
+from nasops.engine import Engine
+from nasops.probe import Prober
+
+COMPOSE = os.environ.get("NASOPS_COMPOSE", "docker-compose")
+
+
+class Converge:
+    """One converge of the stack of `stack` (client: the Docker SDK's, or a test's fake; run:
+    subprocess.run's shape)."""
+
+    def __init__(self, stack, client, out=None, err=None, run=subprocess.run, prober=None, steps=None):
+        self.stack, self.client = stack, client
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.run = run
+        self.prober = prober or Prober(stack.edge_url)
+        self.spec = stack.release
+        # the steps besides the commands (the tests replace them)
+        self.steps = steps or {"databases": lambda: databases.main(stack, lambda: client, self.out, self.err) == 0,
+                               "tenant": lambda: tenant.main(stack, self.out, self.err) == 0}
+
+    def _command(self, argv: list[str], **kw) -> int:
+        self.out.flush()
+        self.err.flush()
+        return self.run(argv, cwd=self.stack.root, **kw).returncode
+
+    def compose(self, *args: str, **kw) -> int:
+        return self._command([COMPOSE, *args], **kw)
+
+    def prepare_rollback(self) -> bool:
+        """What the deploy does before a release and a rollback's restored files need again:
+        the secret env files written from the values, the compose file checked."""
+        if self._command(["bash", self.spec["secrets_script"]], stdout=subprocess.DEVNULL) != 0:
+            return False
+        return self.stack.engine == "swarm" or self.compose("config", "-q") == 0
+
+    def __call__(self, failed_file: Path, tasks_dir: Path | None = None) -> bool:
+        """Converge and gate; the failed services' names go to failed_file. With tasks_dir the
+        release tasks run first (a rollback's release ran its own when it was applied)."""
+        if self.stack.engine == "swarm":
+            return (self._stack_deploy(failed_file, "--databases")
+                    and (not self.spec["database_services"] or self.steps["databases"]())
+                    and self._stack_deploy(failed_file)
+                    and self.gate(failed_file) and self._tenant())
+        servers = self.spec["database_services"]
+        if servers:
+            if self.compose("up", "-d", "--wait", "--wait-timeout", str(self.spec["wait_timeout_s"]), *servers) != 0:
+                return False
+            if not self.steps["databases"]():
+                return False
+        if tasks_dir is not None and not self.release_tasks(tasks_dir):
+            return False
+        return (self.compose("up", "-d", "--remove-orphans") == 0
+                and self.gate(failed_file) and self._tenant())
+
+    def _stack_deploy(self, failed_file: Path, *flags: str) -> bool:
+        return self._command(["bash", self.spec["stack_script"], "deploy", str(failed_file), *flags]) == 0
+
+    def _tenant(self) -> bool:
+        return not self.stack.tenant or self.steps["tenant"]()
+
+    def gate(self, failed_file: Path) -> bool:
+        Path(failed_file).write_text("")
+        engine = Engine(self.client, self.stack)
+        failed = gate.run(self.stack, engine, self.prober, self.out, self.err)
+        if failed:
+            Path(failed_file).write_text("".join(f"{name}\n" for name in failed))
+            gate.report(engine, failed, self.err)
+        return not failed
+
+    def release_tasks(self, tasks_dir: Path) -> bool:
+        """Every service's release tasks, in order, each in a one-off container of the new image
+        with the service's environment and secrets; the first that fails stops the release
+        before any app is switched (failed-task beside tasks_dir names it)."""
+        tasks_dir.mkdir(parents=True, exist_ok=True)
+        for task in self.spec["tasks"]:
+            svc, name = task["service"], task["name"]
+            log = tasks_dir / f"{svc}-{name}.log"
+            t0 = time.monotonic()
+            with open(log, "wb") as f:
+                rc = self.compose("run", "--rm", "--no-deps", "-T", svc, *task["argv"], stdout=f, stderr=subprocess.STDOUT)
+            if rc != 0:
+                (tasks_dir.parent / "failed-task").write_text(f"{svc}/{name} (exit {rc})\n")
+                self.err.write(f"release: task {svc}/{name} FAILED (exit {rc}); its last lines ({log.relative_to(self.stack.root)}):\n")
+                self.err.write("".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:]))
+                return False
+            self.out.write(f"release: task {svc}/{name} ok ({int(time.monotonic() - t0)} s)\n")
+        return True
