@@ -3,8 +3,10 @@ layers it shares with the Connector's (both are built on the same Python base), 
 task's start costs: a bare `docker run` of the image, `healthcheck.sh report` and a status page
 snapshot (`status.sh`) as DSM's tasks run them, on the NAS (the DSM stand-in); and what a
 release spends in it on a healthy stack: the health gate, the databases' check and Kill Bill's
-tenant (`ops.sh gate|databases|tenant`, each its own container). Not a test: nothing is
-asserted."""
+tenant (`ops.sh gate|databases|tenant`, each its own container), and a whole release's converge
+on it (`release.sh rollback CURRENT`: the current release's files put back, the secret env files,
+`compose config`, the database servers, `up`, the gate and the tenant, in one container). Not a
+test: nothing is asserted."""
 
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ def measure(catalog, runs: int = 5) -> dict:
         "status_snapshot": _timed([*on_nas, f"{catalog.deploy_root}/{layout.script('status')}"], runs),
         **{f"release_{step}": _timed([*on_nas, f"{catalog.deploy_root}/{layout.script('ops')}", step, *args], runs)
            for step, args in (("gate", ["/dev/null"]), ("databases", []), ("tenant", []))},
+        "release_converge": _timed([*on_nas, "-c", f"cd {catalog.deploy_root} && bash {layout.script('release')} rollback "
+                                    f"$(cat {layout.RELEASES}/current)"], min(runs, 3)),
     }
 
 
@@ -65,6 +69,7 @@ def rows_of(result: dict) -> list[tuple[str, dict, str]]:
         ("  a release's health gate", result["release_gate"], "healthy stack: one look"),
         ("  a release's databases", result["release_databases"], "users, passwords, DDL checked"),
         ("  a release's tenant", result["release_tenant"], "Kill Bill and Kaui asked"),
+        ("  a release's whole converge", result["release_converge"], "rollback to the current release"),
     ]
 
 

@@ -88,7 +88,7 @@ SWARM_PROJECT_LABEL = "com.docker.stack.namespace"
 SWARM_SERVICE_LABEL = "marketplace.service"
 # Engine swarm: the stack file is COMPOSE_FILE (`docker stack deploy -c` reads Compose's format);
 # the entrypoint that hands a service its secret env, and the images' entrypoints as read on the
-# target (scripts/stack.sh writes it before each deploy).
+# target (`nasops stack deploy` writes it before each deploy).
 SWARM_WITH_ENV = "swarm/with-env.sh"
 SWARM_ENTRYPOINTS = "swarm/entrypoints.yml"
 SWARM_DATABASES = "docker-compose.databases.yml"  # the stack file's database servers alone (beside it: `file:` paths are relative to the first file)

@@ -283,7 +283,8 @@ class Commands:
 def converge_of(stack, commands_run, steps_done):
     c = Converge(stack, client=None, out=io.StringIO(), err=io.StringIO(), run=commands_run, prober=object(),
                  steps={"databases": lambda: steps_done.append("databases") or True,
-                        "tenant": lambda: steps_done.append("tenant") or True})
+                        "tenant": lambda: steps_done.append("tenant") or True,
+                        "stack_deploy": lambda failed, dbs: steps_done.append(("stack", failed.name, dbs)) or True})
     c.gate = lambda failed_file: steps_done.append("gate") or True
     return c
 
@@ -330,11 +331,9 @@ def test_a_rollback_converge_runs_no_task_and_prepares_secrets_and_compose(site)
 
 def test_swarm_converge_deploys_the_database_servers_first(site):
     site.raw["engine"] = "swarm"
-    site.raw["release"].update(database_services=["postgres"], stack_script="scripts/stack.sh", tasks=[])
+    site.raw["release"].update(database_services=["postgres"], tasks=[])
     run, done = Commands(), []
     converge = converge_of(site, run, done)
-    failed = site.path("releases") / "R" / "failed-services"
-    assert converge(failed)
-    assert run.argvs == [["bash", "scripts/stack.sh", "deploy", str(failed), "--databases"],
-                         ["bash", "scripts/stack.sh", "deploy", str(failed)]]
-    assert done[:2] == ["databases", "gate"]
+    assert converge(site.path("releases") / "R" / "failed-services")
+    assert run.argvs == []
+    assert done[:4] == [("stack", "failed-services", True), "databases", ("stack", "failed-services", False), "gate"]

@@ -76,7 +76,7 @@ def every_script(local_catalog, staging_catalog, shared_catalog, tmp_path_factor
 def test_every_script_runs_in_strict_mode(every_script):
     scripts = {p: t for p, t in every_script.items() if "/scripts/" in p}
     assert any(p.endswith("shared_tunnel.sh") for p in scripts)
-    assert any(p.endswith("swarm-local/scripts/stack.sh") for p in scripts)
+    assert any(p.endswith("swarm-local/scripts/start_all.sh") for p in scripts)
     for path, text in scripts.items():
         assert text.startswith("#!/bin/bash\n"), path
         assert "\nset -euo pipefail\n" in text and "\nshopt -s inherit_errexit" in text, path

@@ -134,7 +134,6 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
     # a changed nginx or cloudflared config recreates exactly that service.
     if catalog.engine == "swarm":
         files[layout.SWARM_WITH_ENV] = ManagedFile(layout.SWARM_WITH_ENV, WITH_ENV.read_bytes(), 0o644)
-        add(layout.script("stack"), "scripts/stack.sh.j2", 0o755)
         stack = StackFile(catalog, files, lambda s: image_tag(catalog, s), lambda s: config_hash(files, s))
         files[COMPOSE_FILE] = ManagedFile(COMPOSE_FILE, stack.render().encode(), 0o644)
         databases = set(ctx["database_services"])

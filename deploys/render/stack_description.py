@@ -42,6 +42,7 @@ def describe(catalog: Catalog, managed: list[str] | None = None) -> dict:
         "housekeeping": {"folders": list(layout.ROTATED_LOGS), "log_max_kib": c.housekeeping["log_max_kib"],
                          "log_keep": c.housekeeping["log_keep"]},
         "release": _release(c, managed or []),
+        "swarm": _swarm(c) if c.engine == "swarm" else None,
         "sync_jobs": c.sync_jobs,
         # the jobs' logic is the Connector's: its sync command, run in its container
         "sync": {"service": "connector", "command": ["python3", "/app/connector.py", "sync"]},
@@ -67,8 +68,23 @@ def _release(c: Catalog, managed: list[str]) -> dict:
             "database_services": database_services(c),
             "tasks": [{"service": s.name, "name": name, "argv": list(argv)}
                       for s in c.services.values() for name, argv in s.release_tasks],
-            "secrets_script": layout.script("secrets"),
-            "stack_script": layout.script("stack") if c.engine == "swarm" else None}
+            "secrets_script": layout.script("secrets")}
+
+
+def _swarm(c: Catalog) -> dict:
+    """What `nasops stack deploy` needs: the stack's files, what it builds itself, the secret env
+    files whose hashes name their Swarm secrets, the CLI that runs `docker stack deploy`."""
+    from deploys.render import context_dir, image_tag  # the package's, imported once it has loaded
+    from deploys.render.swarm import hash_variable
+
+    return {"services": list(c.services), "data_label": c.swarm["data_label"], "docker": c.docker_bin,
+            "wait_timeout_s": c.wait_timeout_s, "stack_file": layout.COMPOSE_FILE,
+            "databases_file": layout.SWARM_DATABASES, "entrypoints_file": layout.SWARM_ENTRYPOINTS,
+            "builds": [{"tag": image_tag(c, s), "context": context_dir(s), "build_args": dict(s.build_args)}
+                       for s in c.services.values() if s.build],
+            "secret_env": [{"service": s.name, "file": layout.secret_env_file(s.name), "variable": hash_variable(s.name),
+                            "image": image_tag(c, s), "command": list(s.command) if s.command else None}
+                           for s in c.services.values() if s.secret_env]}
 
 
 def _route(c: Catalog, route) -> dict:

@@ -1,5 +1,6 @@
 """The catalog as a Swarm stack file (engine "swarm"): what `docker stack deploy` converges on a
-swarm manager, over the same SSH path, releases and health gate as Compose (scripts/stack.sh).
+swarm manager, over the same SSH path, releases and health gate as Compose
+(the NAS-side program's `stack deploy`).
 
 What Swarm needs that Compose did not (../shared/FIELD-NOTES.md, verified on Debian's 20.10):
 - no IPVS in the kernel: every service `endpoint_mode: dnsrr`, published ports `mode: host`
@@ -10,11 +11,12 @@ What Swarm needs that Compose did not (../shared/FIELD-NOTES.md, verified on Deb
 - secrets and configs are immutable: each is named after its content (a change rolls the
   service). Rendered files (the edge's and cloudflared's) become configs with the hash in the
   name; a service's secret env file becomes the Swarm secret `env`, whose hash only the target
-  knows: the name carries `${SECRET_HASH_<SERVICE>}`, which scripts/stack.sh exports.
+  knows: the name carries `${SECRET_HASH_<SERVICE>}`, which the NAS-side program's
+  `stack deploy` exports.
 - A service's secret env reaches its process, never the stack file nor the service's spec: the
   entrypoint is files/swarm/with-env.sh (a config), which exports the secret file's lines
-  literally, then execs the image's own entrypoint and command (scripts/stack.sh reads them from
-  the image: files/swarm's override, `docker-stack.entrypoints.yml`).
+  literally, then execs the image's own entrypoint and command (the program's `stack deploy`
+  reads them from the image into swarm/entrypoints.yml).
 - A service with a bind mount (its data, a secrets folder, a log it shares) runs once, stopping
   the old task before the new one starts (two servers on one data folder would corrupt it); the
   others start the new task first. A service runs on the node with `swarm.data_label` (where its
@@ -42,7 +44,7 @@ ENV_SECRET_TARGET = "env"  # /run/secrets/env
 
 
 def hash_variable(service: str) -> str:
-    """The variable scripts/stack.sh sets to the hash of a service's secret env file."""
+    """The variable `nasops stack deploy` sets to the hash of a service's secret env file."""
     return "SECRET_HASH_" + re.sub(r"[^A-Za-z0-9]", "_", service).upper()
 
 
@@ -91,7 +93,7 @@ class StackFile:
         if self.secrets:
             doc["secrets"] = self.secrets
         head = (f"# Rendered from the catalog of target {c.target!r} by deploys/render/swarm.py: do not edit on the\n"
-                f"# target, the next deploy puts it back. `docker stack deploy` reads it (scripts/stack.sh).\n")
+                f"# target, the next deploy puts it back. `docker stack deploy` reads it (run by nasops stack deploy).\n")
         return head + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
 
     def config(self, path: str) -> str:
@@ -106,7 +108,7 @@ class StackFile:
         spec: dict[str, Any] = {"image": self.image_tag(s)}
         if s.command and not s.secret_env:
             spec["command"] = _escape(list(s.command))
-        if s.secret_env:  # the image's entrypoint and command come from stack.sh's override
+        if s.secret_env:  # the image's entrypoint and command come from `nasops stack deploy`'s override
             spec["entrypoint"] = ["/bin/sh", WITH_ENV_TARGET]
             secret = f"{_name(s.name)}_env"
             self.secrets[secret] = {"name": f"{c.project_name}_{secret}_${{{hash_variable(s.name)}}}",

@@ -82,7 +82,7 @@ class TwoNodeSwarm:
         sh("docker", "node", "update", "--label-add", self.catalog.swarm["data_label"], manager)
 
     def load_image(self, service: str) -> str:
-        """A service's image built here (as stack.sh would) and loaded into node 2; its tag."""
+        """A service's image built here (as `nasops stack deploy` would) and loaded into node 2; its tag."""
         svc = self.catalog.services[service]
         tag = image_tag(self.catalog, svc)
         if sh("docker", "image", "inspect", tag, check=False).returncode != 0:

@@ -1,5 +1,6 @@
 """nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ...
 | databases | tenant | sync NAME | shared-tunnel | release apply|rollback|list|prune
+| stack deploy [FAILED_FILE] [--databases]
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -133,6 +134,8 @@ def main(argv=None) -> int:
                    add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("release", help="releases: apply ID [DB ...]|rollback [ID]|list|prune",
                    add_help=False).add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("stack", help="swarm: deploy [FAILED_FILE] [--databases]",
+                   add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("databases", help="every database with its user, password and DDL")
     sub.add_parser("tenant", help="Kill Bill's tenant, and Kaui told of it")
     sub.add_parser("sync", help="one integration sync job (the Connector's)").add_argument("job")
@@ -155,6 +158,10 @@ def main(argv=None) -> int:
             from nasops.release import commands as release
 
             return release.main(stack, args.args, connect)
+        if args.command == "stack":
+            from nasops import swarm_stack
+
+            return swarm_stack.main(stack, args.args, connect)
         if args.command == "databases":
             from nasops import databases
 

@@ -10,5 +10,5 @@ is one, recorded under releases/ and never touching a data volume.
     releases/current, releases/last-good, releases/audit.log
 
 records.py reads and writes them, converge.py brings the engine to the files (Compose's `up`,
-or scripts/stack.sh on swarm), apply.py is the release's state machine (apply, roll back, prune
+or ../swarm_stack.py on swarm), apply.py is the release's state machine (apply, roll back, prune
 what is beyond housekeeping.keep_releases), commands.py the command line."""

@@ -3,8 +3,8 @@
 Compose: the database servers up and healthy, their databases and users (nasops.databases),
 the release tasks in one-off containers of the new images (a release's, not a rollback's),
 then `up -d --remove-orphans`, the health gate (nasops.gate) and Kill Bill's tenant. Swarm:
-scripts/stack.sh deploys the database servers, then everything (it waits for Swarm's own
-update and rollback), then the same gate and tenant. Compose is the plugin the NAS ships, its
+nasops.swarm_stack deploys the database servers, their databases, then everything (it waits
+for Swarm's own update and rollback), then the same gate and tenant. Compose is the plugin the NAS ships, its
 binary mounted by scripts/ops.sh (NASOPS_COMPOSE); the commands' argv hold names only."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from nasops import databases, gate, tenant
+from nasops import databases, gate, swarm_stack, tenant
 from nasops.engine import Engine
 from nasops.probe import Prober
 
@@ -34,7 +34,9 @@ class Converge:
         self.spec = stack.release
         # the steps besides the commands (the tests replace them)
         self.steps = steps or {"databases": lambda: databases.main(stack, lambda: client, self.out, self.err) == 0,
-                               "tenant": lambda: tenant.main(stack, self.out, self.err) == 0}
+                               "tenant": lambda: tenant.main(stack, self.out, self.err) == 0,
+                               "stack_deploy": lambda failed_file, databases_only: swarm_stack.StackDeploy(
+                                   stack, client, self.out, self.err)(failed_file, databases_only)}
 
     def _command(self, argv: list[str], **kw) -> int:
         self.out.flush()
@@ -55,9 +57,9 @@ class Converge:
         """Converge and gate; the failed services' names go to failed_file. With tasks_dir the
         release tasks run first (a rollback's release ran its own when it was applied)."""
         if self.stack.engine == "swarm":
-            return (self._stack_deploy(failed_file, "--databases")
+            return (self.steps["stack_deploy"](failed_file, True)
                     and (not self.spec["database_services"] or self.steps["databases"]())
-                    and self._stack_deploy(failed_file)
+                    and self.steps["stack_deploy"](failed_file, False)
                     and self.gate(failed_file) and self._tenant())
         servers = self.spec["database_services"]
         if servers:
@@ -69,9 +71,6 @@ class Converge:
             return False
         return (self.compose("up", "-d", "--remove-orphans") == 0
                 and self.gate(failed_file) and self._tenant())
-
-    def _stack_deploy(self, failed_file: Path, *flags: str) -> bool:
-        return self._command(["bash", self.spec["stack_script"], "deploy", str(failed_file), *flags]) == 0
 
     def _tenant(self) -> bool:
         return not self.stack.tenant or self.steps["tenant"]()
