@@ -29,15 +29,15 @@ BEFORE = "2027-01-15T07:00:00Z"
     ({"State": "updating", "StartedAt": AFTER}, 1, 1, "", Progress("wait", "updating")),
     ({"State": "rollback_started", "StartedAt": AFTER}, 1, 1, "", Progress("wait", "rollback_started")),
     ({"State": "rollback_completed", "StartedAt": AFTER, "Message": "update rolled back"}, 1, 1, "",
-     Progress("failed", "Swarm rolled it back (rollback_completed): update rolled back")),
-    ({"State": "paused", "StartedAt": AFTER}, 1, 1, "", Progress("failed", "Swarm rolled it back (paused): its new task failed")),
+     Progress("failed", "Swarm rolled web back (rollback_completed): update rolled back")),
+    ({"State": "paused", "StartedAt": AFTER}, 1, 1, "", Progress("failed", "Swarm rolled web back (paused): its new task failed")),
     # an older deploy's rollback is not this one's failure
     ({"State": "rollback_completed", "StartedAt": BEFORE}, 1, 1, "", Progress("done")),
     (None, 0, 1, "no suitable node (host-mode port already in use on 1 node)", Progress(
-        "failed", "cannot run all its replicas (0/1): no suitable node (host-mode port already in use on 1 node)")),
+        "failed", "web cannot run all its replicas (0/1): no suitable node (host-mode port already in use on 1 node)")),
 ])
 def test_the_rule_for_one_services_update(update, running, desired, placement, expect):
-    assert progress(update, NOW, running, desired, placement) == expect
+    assert progress("web", update, NOW, running, desired, placement) == expect
 
 
 def test_the_entrypoints_are_the_images_own_with_dollars_kept_literal():
@@ -154,7 +154,7 @@ def test_a_rolled_back_service_fails_the_deploy_and_is_named(swarm, tmp_path):
     deploy, _, err = deploy_of(swarm, client, CLI())
     assert not deploy(tmp_path / "failed")
     assert (tmp_path / "failed").read_text() == "connector\n"
-    assert "stack: connector Swarm rolled it back" in err.getvalue() and "non-zero exit (1)" in err.getvalue()
+    assert "stack: Swarm rolled connector back (rollback_completed)" in err.getvalue() and "non-zero exit (1)" in err.getvalue()
 
 
 def test_a_service_that_never_gets_its_replicas_times_out(swarm, tmp_path):

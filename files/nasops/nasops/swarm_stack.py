@@ -37,20 +37,20 @@ class Progress:
     words: str = ""
 
 
-def progress(update: dict | None, since: float, running: int, desired: int, placement_error: str) -> Progress:
-    """The rule, as data: Swarm's UpdateStatus (None: never updated), the update's start we wait
-    for, the service's running and desired tasks, and a task's "no suitable node" error."""
+def progress(name: str, update: dict | None, since: float, running: int, desired: int, placement_error: str) -> Progress:
+    """The rule, as data: a service's Swarm UpdateStatus (None: never updated), the update's
+    start we wait for, its running and desired tasks, and a task's "no suitable node" error."""
     state = (update or {}).get("State") or "none"
     if state in ("rollback_completed", "rollback_paused", "paused"):
         started = parse_docker_time((update or {}).get("StartedAt")) or 0
         if started >= int(since):
-            return Progress("failed", f"Swarm rolled it back ({state}): {(update or {}).get('Message') or 'its new task failed'}")
+            return Progress("failed", f"Swarm rolled {name} back ({state}): {(update or {}).get('Message') or 'its new task failed'}")
         return Progress("done")  # an older update's: this deploy changed nothing of it
     if state in ("none", "completed"):
         if desired and running == desired:
             return Progress("done")
         if placement_error:  # a task no node can take (its host port, its placement) will not start by waiting
-            return Progress("failed", f"cannot run all its replicas ({running}/{desired}): {placement_error}")
+            return Progress("failed", f"{name} cannot run all its replicas ({running}/{desired}): {placement_error}")
         return Progress("wait", f"starting ({running}/{desired})")
     return Progress("wait", state)
 
@@ -170,7 +170,7 @@ class StackDeploy:
         desired = svc.attrs["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas", len(mine))
         placement = next((t["Status"]["Err"] for t in mine
                           if "no suitable node" in ((t.get("Status") or {}).get("Err") or "")), "")
-        return progress(svc.attrs.get("UpdateStatus"), self._since, running, desired, placement)
+        return progress(name, svc.attrs.get("UpdateStatus"), self._since, running, desired, placement)
 
     def wait_updates(self, since: float, services: list[str], failed: list[str]) -> bool:
         """Until Swarm finished updating each service; False if it rolled one back or one did
@@ -182,7 +182,7 @@ class StackDeploy:
                 if seen.verdict == "done":
                     break
                 if seen.verdict == "failed":
-                    self.err.write(f"stack: {name} {seen.words}\n")
+                    self.err.write(f"stack: {seen.words}\n")
                     self._last_tasks(name)
                     failed.append(name)
                     ok = False
