@@ -50,6 +50,8 @@ SECRET_KEYS = "secrets/keys"
 PUBLIC_KEYS = "public/keys"
 # What scripts/secrets.sh wrote last time: the hashes of itself and of every file it wrote.
 SECRET_STATE = "secrets/.state"
+# its first line: this and the hash of the description's secrets section they were written from
+SECRETS_SPEC_LINE = "# secrets section "
 
 RELEASES = "releases"
 LOCK_DIR = "releases/.lock"

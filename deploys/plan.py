@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from deploys.render import dsm, shared_tunnel
+from deploys.render import dsm, shared_tunnel, stack_description
 from deploys import layout, render
 from deploys.catalog import Catalog
 from deploys.layout import ManagedFile
@@ -59,6 +59,7 @@ class Desired:
     containers: dict[str, tuple[str, str]]
     probes: dict[str, Probe]
     secrets: tuple[str, ...]
+    secrets_sha: str = ""  # the hash of the description's secrets section (what secrets/.state records)
     # Postgres database -> the service serving it; service -> the Postgres databases it uses
     servers: dict[str, str] = field(default_factory=dict)
     users: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -93,7 +94,7 @@ class Desired:
             containers=render.expected_containers(catalog, files),
             probes={name: Probe(svc.health_host, svc.health_url, svc.health.http_status)
                     for name, svc in catalog.services.items() if svc.health_url},
-            secrets=tuple(catalog.used_secrets),
+            secrets=tuple(catalog.used_secrets), secrets_sha=stack_description.secrets_sha(catalog),
             servers={db: spec["service"] for db, spec in postgres.items()},
             users={name: tuple(db for db in svc.databases if db in postgres)
                    for name, svc in catalog.services.items()},
@@ -114,10 +115,6 @@ class Desired:
     def state_files(self) -> list[str]:
         """Every file the state command reads: the managed ones and the shared tunnel's."""
         return sorted({*self.files, *([layout.SHARED_TUNNEL_FILE] if self.shared_config_file else [])})
-
-    @property
-    def secrets_script_sha(self) -> str:
-        return self.files[layout.script("secrets")].sha256
 
 
 @dataclass(frozen=True)
@@ -191,7 +188,7 @@ def build(desired: Desired, state: TargetState, lock_is_stale: Callable[[dict], 
     if shared is not None:
         groups["shared"] = [ManagedFile(layout.SHARED_TUNNEL_FILE, shared.encode(), 0o644)]
         desired = replace(desired, groups={g: tuple(f) for g, f in groups.items()})
-    current, why = state.secrets_current(list(desired.secrets), desired.secrets_script_sha)
+    current, why = state.secrets_current(list(desired.secrets), desired.secrets_sha)
     converge = _converge(desired, state, current)
     notes = {"secrets": why, "converge": _healthy(desired),
              "dsm": (f"the {len(desired.dsm_tasks)} DSM tasks match the catalog" if state.dsm.available

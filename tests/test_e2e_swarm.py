@@ -102,7 +102,7 @@ def test_no_secret_reaches_a_service_spec_nor_the_stack_file(swarm, deployed):
 def test_a_second_deploy_changes_nothing(deployed):
     again = make_deploy()
     assert again.returncode == 0, again.stdout[-3000:]
-    assert changed_operations(again.stdout + again.stderr) == 0
+    assert changed_operations(again.stdout + again.stderr) == 0, again.stdout[-6000:]
 
 
 def test_a_change_is_rolled_into_the_running_service(swarm, clone):

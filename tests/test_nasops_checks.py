@@ -172,8 +172,15 @@ def test_the_description_is_rendered_with_the_stack_and_names_only_secret_files(
     assert {r.name for r in stack.routes} == {r.name for r in catalog.routes}
     assert stack.path("monitor") == stack.root / layout.MONITOR
     assert all(f"{layout.BUILD}/nasops/{name}" in files for name in ("Dockerfile", "nasops/__main__.py"))
+    # a secret is named in the secrets section (what `secrets` makes) and elsewhere only by its file
+    raw = json.loads(text)
+    section = raw.pop("secrets")
+    rest = json.dumps(raw)
     for secret in catalog.secrets:
-        assert f'"{secret}"' not in text or f"secrets/values/{secret}" in text
+        assert f'"{secret}"' not in rest or f"secrets/values/{secret}" in rest
+    assert {s["name"] for s in section["secrets"]} == set(catalog.used_secrets)
+    assert all("{secret:" in template or "secret" not in template
+               for lines in section["env_files"].values() for _, template in lines)
 
 
 def test_a_description_of_another_format_is_refused_with_what_to_do(tmp_path):

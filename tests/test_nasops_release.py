@@ -319,14 +319,32 @@ def test_a_failing_task_stops_the_converge_before_the_apps(site):
     assert done == []
 
 
-def test_a_rollback_converge_runs_no_task_and_prepares_secrets_and_compose(site):
-    site.raw["release"].update(database_services=[], tasks=[{"service": "killbill", "name": "migrate", "argv": ["m"]}])
+def restored_description(stack, **changes) -> None:
+    raw = json.loads(json.dumps(stack.raw))
+    raw.update(changes)
+    (stack.root / "ops").mkdir(exist_ok=True)
+    (stack.root / "ops/stack.json").write_text(json.dumps(raw))
+
+
+def test_a_rollback_converge_reads_the_restored_description_writes_its_secrets_and_runs_no_task(site):
+    site.raw["release"].update(database_services=["postgres"], tasks=[{"service": "killbill", "name": "migrate", "argv": ["m"]}])
+    restored_description(site, release={**site.raw["release"], "database_services": [], "tasks": []})
     run, done = Commands(), []
     converge = converge_of(site, run, done)
     assert converge.prepare_rollback()
     assert converge(site.path("releases") / "R" / "rollback-failed")
-    assert run.argvs[0] == ["bash", site.release["secrets_script"]]
-    assert [a[1:] for a in run.argvs[1:]] == [["config", "-q"], ["up", "-d", "--remove-orphans"]]
+    assert [a[1:] for a in run.argvs] == [["config", "-q"], ["up", "-d", "--remove-orphans"]]  # no postgres first: restored
+    assert (site.root / "secrets/connector.env").is_file() and (site.root / "secrets/.state").is_file()
+
+
+def test_a_rollback_to_a_release_from_before_the_program_wrote_secrets_runs_its_own_script(site):
+    raw = {k: v for k, v in site.raw.items() if k not in ("secrets", "release")}
+    restored_description(site)
+    (site.root / "ops/stack.json").write_text(json.dumps(raw))
+    run, done = Commands(), []
+    converge = converge_of(site, run, done)
+    assert converge.prepare_rollback()
+    assert run.argvs[0] == ["bash", "scripts/secrets.sh"]
 
 
 def test_swarm_converge_deploys_the_database_servers_first(site):
@@ -337,3 +355,18 @@ def test_swarm_converge_deploys_the_database_servers_first(site):
     assert converge(site.path("releases") / "R" / "failed-services")
     assert run.argvs == []
     assert done[:4] == [("stack", "failed-services", True), "databases", ("stack", "failed-services", False), "gate"]
+
+
+def test_a_converge_that_raises_is_a_failed_one_and_the_release_rolls_back(site):
+    release_of(site, FakeConverge(True))[0].apply("20261206T100000Z-old", [])
+
+    class Raising(FakeConverge):
+        def __call__(self, failed_file, tasks_dir=None):
+            if tasks_dir is not None:
+                raise RuntimeError("the engine went away")
+            return super().__call__(failed_file, tasks_dir)
+
+    release, _, err = release_of(site, Raising(True))
+    assert release.apply("20261206T110000Z-new", []) == 1
+    assert Releases.of(site).status("20261206T110000Z-new") == "rolled-back-to:20261206T100000Z-old"
+    assert "release: the converge stopped: RuntimeError: the engine went away" in err.getvalue()

@@ -168,3 +168,14 @@ def test_a_service_that_never_gets_its_replicas_times_out(swarm, tmp_path):
 def test_the_command_refuses_on_compose(tmp_path):
     err = io.StringIO()
     assert swarm_stack.main(stack_in(tmp_path), ["deploy"], lambda: pytest.fail("no engine"), io.StringIO(), err) == 2
+
+
+def test_an_engine_that_is_no_swarm_manager_is_said_so(swarm):
+    def refuse(filters):
+        raise docker.errors.APIError("503", explanation="This node is not a swarm manager.")
+
+    client = FakeClient()
+    client.nodes = SimpleNamespace(list=refuse)
+    deploy, _, err = deploy_of(swarm, client, CLI())
+    assert not deploy(None)
+    assert "not a swarm manager (This node is not a swarm manager.): docker swarm init" in err.getvalue()

@@ -88,9 +88,15 @@ def test_compose_dollars_are_escaped(compose):
 
 
 def test_no_secret_value_or_token_in_clear_files(local_files):
+    """The env templates live in the description's secrets section only (the program's
+    `secrets` fills them in on the target)."""
     for path, mf in local_files.items():
-        if path != "scripts/secrets.sh":
+        if path != "ops/stack.json" and not path.startswith("build/"):  # build/: sources, the program's too
             assert b"{secret:" not in mf.content, path
+    description = json.loads(local_files["ops/stack.json"].content)
+    section = description.pop("secrets")
+    assert "{secret:" not in json.dumps(description)
+    assert any("{secret:" in template for lines in section["env_files"].values() for _, template in lines)
 
 
 def test_secret_env_and_scripts_have_private_or_exec_modes(local_files):
@@ -210,14 +216,15 @@ def test_the_status_page_is_on_the_marketplace_hostname_only_behind_basic_auth(l
     assert "monitoring_password" in local_catalog.used_secrets
 
 
-def test_the_password_reaches_the_auth_file_as_a_hash_through_stdin(local_files):
-    secrets = local_files["scripts/secrets.sh"].content.decode()
-    assert 'openssl passwd -6 -salt "rounds=1000\\$$(random_value 16)" -stdin < "secrets/values/$3"' in secrets
-    assert "auth_file secrets/htpasswd/monitoring ops monitoring_password" in secrets
-    # The NAS-side program is told where the password is (for `make status` to say), never it
+def test_the_status_pages_auth_file_is_made_from_its_password_secret(local_files):
+    # The NAS-side program is told which secret and where it is (for `make status` to say), never it;
+    # tests/test_nasops_secrets.py proves the hash and that the password goes through stdin
     description = json.loads(local_files["ops/stack.json"].content)
+    assert description["secrets"]["auth"] == {"file": "secrets/htpasswd/monitoring", "user": "ops",
+                                              "secret": "monitoring_password"}
     assert description["monitoring"]["password_file"].endswith("/secrets/values/monitoring_password")
-    assert "monitoring_password" not in json.dumps({k: v for k, v in description.items() if k != "monitoring"})
+    assert "monitoring_password" not in json.dumps({k: v for k, v in description.items()
+                                                    if k not in ("monitoring", "secrets")})
 
 
 def test_no_status_page_no_location_no_mount_no_secret(group_data):

@@ -7,6 +7,7 @@ secrets appear only as the path of the file that holds them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from deploys import layout
@@ -43,6 +44,7 @@ def describe(catalog: Catalog, managed: list[str] | None = None) -> dict:
                          "log_keep": c.housekeeping["log_keep"]},
         "release": _release(c, managed or []),
         "swarm": _swarm(c) if c.engine == "swarm" else None,
+        "secrets": secrets_section(c),
         "sync_jobs": c.sync_jobs,
         # the jobs' logic is the Connector's: its sync command, run in its container
         "sync": {"service": "connector", "command": ["python3", "/app/connector.py", "sync"]},
@@ -55,6 +57,30 @@ def describe(catalog: Catalog, managed: list[str] | None = None) -> dict:
 
 def render(catalog: Catalog, managed: list[str] | None = None) -> bytes:
     return (json.dumps(describe(catalog, managed), indent=1, sort_keys=True) + "\n").encode()
+
+
+def secrets_section(c: Catalog) -> dict:
+    """What the program's `secrets` makes and writes: every secret the stack uses (kind, size,
+    whether a database takes it first), each secret env file's lines (templates with
+    {secret:NAME}, never a value), the status page's auth file."""
+    def spec(name: str) -> dict:
+        raw = c.secrets[name]
+        extra = {"password": {"length": raw.get("length")},
+                 "rsa_keypair": {"bits": raw.get("bits"), "reader_uid": raw.get("reader_uid")}}.get(raw["kind"], {})
+        return {"name": name, "kind": raw["kind"], "database": name in c.database_secrets, **extra}
+
+    return {"target": c.target, "engine": c.engine, "secrets": [spec(n) for n in c.used_secrets],
+            "state_file": layout.SECRET_STATE, "spec_line": layout.SECRETS_SPEC_LINE,
+            "env_files": {layout.secret_env_file(name): [[k, v] for k, v in sorted(values.items())]
+                          for name, values in sorted(c.secret_files.items())},
+            "auth": ({"file": layout.STATUS_AUTH_FILE, "user": c.monitoring["user"],
+                      "secret": c.monitoring["password_secret"]} if c.monitoring_hostname else None)}
+
+
+def secrets_sha(c: Catalog) -> str:
+    """The hash of the secrets section as the program records it in secrets/.state (the same
+    canonical JSON: nasops/secrets.py's spec_sha)."""
+    return hashlib.sha256(json.dumps(secrets_section(c), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def database_services(c: Catalog) -> list[str]:

@@ -87,16 +87,18 @@ class TargetState:
     # What the target offers (deploys/target/preflight.py judges it): KEY -> VALUE.
     preflight: dict[str, str] = field(default_factory=dict)
 
-    def secrets_current(self, names: list[str], script_sha: str) -> tuple[bool, str]:
-        """Are the secret env files as scripts/secrets.sh last wrote them, from this script?"""
+    def secrets_current(self, names: list[str], spec_sha: str) -> tuple[bool, str]:
+        """Are the secret env files as the program's `secrets` last wrote them, from this
+        description's secrets section (spec_sha: its hash)?"""
         missing = sorted(set(names) - self.secret_values)
         if missing:
             return False, f"not generated yet: {', '.join(missing)}"
         if not self.secret_state_recorded:
             return False, "their env files never written"
-        if self.secret_state_recorded != self.secret_state_now:
+        recorded = self.secret_state_recorded.splitlines()
+        if [line for line in recorded if not line.startswith("#")] != self.secret_state_now.splitlines():
             return False, "an env file differs from what scripts/secrets.sh wrote"
-        if f"{script_sha}  {layout.script('secrets')}" not in self.secret_state_recorded:
+        if f"{layout.SECRETS_SPEC_LINE}{spec_sha}" not in recorded:
             return False, "the env templates changed"
         return True, "secrets present, env files as written"
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from deploys import layout
 from deploys.layout import ManagedFile
 from deploys.plan import Desired, Probe
 
@@ -45,7 +46,7 @@ def desired(spec: dict) -> Desired:
         root=spec["root"], owner=spec["owner"], dirs=tuple(spec["dirs"]), groups=groups,
         containers={n: tuple(v) for n, v in spec["containers"].items()},
         probes={n: Probe(*v) for n, v in spec["probes"].items()},
-        secrets=tuple(spec["secrets"]), servers=spec["servers"],
+        secrets=tuple(spec["secrets"]), secrets_sha=sha(spec["secrets_section"]), servers=spec["servers"],
         users={n: tuple(v) for n, v in spec["users"].items()}, ddl=spec["ddl"],
         shared_config_file=spec.get("shared_config_file"),
         merge_shared=(lambda current: merged) if merged is not None else None,
@@ -67,9 +68,9 @@ def state_output(spec: dict) -> list[str]:
     lines += [f"{mode} {owner} {path}" for path, (_, mode, owner) in files.items()]
     lines += ["@sha", *(f"{sha(text)}  {path}" for path, (text, _, _) in files.items())]
     lines += ["@secret_values", *spec["secret_values"]]
-    recorded = [f"{sha(files['scripts/secrets.sh'][0])}  scripts/secrets.sh"] if "scripts/secrets.sh" in files else []
-    recorded += [f"{sha(text)}  {path}" for path, text in spec["secret_env_files"].items()]
-    now = recorded if not spec.get("secret_env_edited") else recorded[:-1] + ["0" * 64 + "  edited"]
+    hashed = [f"{sha(text)}  {path}" for path, text in spec["secret_env_files"].items()]
+    recorded = [f"{layout.SECRETS_SPEC_LINE}{sha(spec['secrets_section'])}", *hashed]  # the section they came from
+    now = hashed if not spec.get("secret_env_edited") else hashed[:-1] + ["0" * 64 + "  edited"]
     lines += ["@secret_state", *(recorded if spec["secrets_written"] else []), "@secret_now",
               *(now if spec["secrets_written"] else []), "@containers"]
     lines += [f"{name} {status} {health} {image} sha256:0 {config}"

@@ -1,6 +1,6 @@
 """nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ...
 | databases | tenant | sync NAME | shared-tunnel | release apply|rollback|list|prune
-| stack deploy [FAILED_FILE] [--databases]
+| stack deploy [FAILED_FILE] [--databases] | secrets [rotate NAME]
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -136,6 +136,8 @@ def main(argv=None) -> int:
                    add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("stack", help="swarm: deploy [FAILED_FILE] [--databases]",
                    add_help=False).add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("secrets", help="every missing secret made, the secret env files written: [rotate NAME]",
+                   add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("databases", help="every database with its user, password and DDL")
     sub.add_parser("tenant", help="Kill Bill's tenant, and Kaui told of it")
     sub.add_parser("sync", help="one integration sync job (the Connector's)").add_argument("job")
@@ -162,6 +164,10 @@ def main(argv=None) -> int:
             from nasops import swarm_stack
 
             return swarm_stack.main(stack, args.args, connect)
+        if args.command == "secrets":
+            from nasops import secrets
+
+            return secrets.main(stack, args.args)
         if args.command == "databases":
             from nasops import databases
 

@@ -114,9 +114,16 @@ class StackDeploy:
         return self.wait_updates(since, services, failed)
 
     def data_node(self) -> bool:
+        import docker
+
         label = self.spec["data_label"]
-        if self.client.nodes.list(filters={"node.label": label}):
-            return True
+        try:
+            if self.client.nodes.list(filters={"node.label": label}):
+                return True
+        except docker.errors.APIError as e:
+            self.err.write(f"stack: this engine is not a swarm manager ({e.explanation or e}): "
+                           "docker swarm init, or run the deploy against the manager\n")
+            return False
         self.err.write(f"stack: no node of this swarm has the label {label}: the services with data run only there. "
                        f"Put it on the node that holds {self.stack.root}: docker node update --label-add {label} NODE\n")
         return False

@@ -77,7 +77,7 @@ class Release:
             (folder / "backup").write_text(f"{backup_id}\n")
             self.audit(f"{release_id} backup {backup_id} of {' '.join(databases)}: the data before this release")
         records.record_files(release_id, self.stack.release["managed"])
-        if self.converge(folder / "failed-services", folder / "tasks"):
+        if self._converged(folder / "failed-services", folder / "tasks"):
             self.record_images(release_id)
             records.set_pointers(release_id)
             self.prune()
@@ -111,12 +111,23 @@ class Release:
             self.err.write(f"release {release_id} failed and the rollback to {good} did not get healthy\n")
         return 1
 
+    def _converged(self, failed_file, tasks_dir=None, prepare: bool = False) -> bool:
+        """The converge's answer; one that stopped on an error is a failed one (the release goes
+        on to its rollback and its last status, never left `applying`)."""
+        try:
+            if prepare and not self.converge.prepare_rollback():
+                return False
+            return self.converge(failed_file, tasks_dir) if tasks_dir is not None else self.converge(failed_file)
+        except Exception as e:  # noqa: BLE001 - whatever stopped it, the stack is what the gate says
+            self.err.write(f"release: the converge stopped: {type(e).__name__}: {e}\n")
+            return False
+
     def back_to(self, release_id: str, why: str) -> bool:
         """Restore a good release, converge it, say what runs now."""
         t0 = self.monotonic()
         self.audit(f"rolling back to {release_id} ({why})")
         self.restore(release_id)
-        if self.converge.prepare_rollback() and self.converge(self.records.dir(release_id) / "rollback-failed"):
+        if self._converged(self.records.dir(release_id) / "rollback-failed", prepare=True):
             self.records.set_pointers(release_id)
             self.audit(f"rolled back to {release_id}: healthy after {int(self.monotonic() - t0)} s")
             return True

@@ -9,15 +9,17 @@ binary mounted by scripts/ops.sh (NASOPS_COMPOSE); the commands' argv hold names
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from nasops import databases, gate, swarm_stack, tenant
+from nasops import databases, gate, secrets, swarm_stack, tenant
 from nasops.engine import Engine
 from nasops.probe import Prober
+from nasops.stack import DEFAULT_PATH, Stack
 
 COMPOSE = os.environ.get("NASOPS_COMPOSE", "docker-compose")
 
@@ -33,10 +35,11 @@ class Converge:
         self.prober = prober or Prober(stack.edge_url)
         self.spec = stack.release
         # the steps besides the commands (the tests replace them)
-        self.steps = steps or {"databases": lambda: databases.main(stack, lambda: client, self.out, self.err) == 0,
-                               "tenant": lambda: tenant.main(stack, self.out, self.err) == 0,
-                               "stack_deploy": lambda failed_file, databases_only: swarm_stack.StackDeploy(
-                                   stack, client, self.out, self.err)(failed_file, databases_only)}
+        self.steps = steps or {
+            "databases": lambda: databases.main(self.stack, lambda: client, self.out, self.err) == 0,
+            "tenant": lambda: tenant.main(self.stack, self.out, self.err) == 0,
+            "stack_deploy": lambda failed_file, databases_only: swarm_stack.StackDeploy(
+                self.stack, client, self.out, self.err)(failed_file, databases_only)}
 
     def _command(self, argv: list[str], **kw) -> int:
         self.out.flush()
@@ -47,9 +50,17 @@ class Converge:
         return self._command([COMPOSE, *args], **kw)
 
     def prepare_rollback(self) -> bool:
-        """What the deploy does before a release and a rollback's restored files need again:
-        the secret env files written from the values, the compose file checked."""
-        if self._command(["bash", self.spec["secrets_script"]], stdout=subprocess.DEVNULL) != 0:
+        """What the deploy does before a release, and a rollback's restored files need again:
+        the restored description read, the secret env files written from its templates, the
+        compose file checked. (A release recorded before the program wrote secrets has its own
+        scripts/secrets.sh, restored with it.)"""
+        restored = Stack.load(self.stack.file(DEFAULT_PATH))
+        if "release" in restored.raw:
+            self.stack, self.spec = restored, restored.release
+        if "secrets" in restored.raw:
+            if secrets.main(restored, [], out=io.StringIO(), err=self.err) != 0:
+                return False
+        elif self._command(["bash", self.spec["secrets_script"]], stdout=subprocess.DEVNULL) != 0:
             return False
         return self.stack.engine == "swarm" or self.compose("config", "-q") == 0
 

@@ -1,25 +1,36 @@
-"""scripts/secrets.sh, run for real with sh in a scratch deploy root."""
+"""The program's `secrets` (what scripts/secrets.sh runs), for real in a scratch deploy root:
+openssl's keys and hashes, the files' modes and owners, from the real catalog's description."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 
+from deploys.render import stack_description
+from nasops import secrets
+from tests.nasops_fixtures import stack_in
+
 
 @pytest.fixture
-def root(tmp_path, local_files):
-    (tmp_path / "scripts").mkdir()
-    script = tmp_path / "scripts" / "secrets.sh"
-    script.write_bytes(local_files["scripts/secrets.sh"].content)
+def root(tmp_path):
     return tmp_path
 
 
-def run(root, *args):
-    return subprocess.run(["bash", str(root / "scripts" / "secrets.sh"), *args], capture_output=True,
-                          text=True, check=True)
+def attempt(root, *args, catalog=None):
+    out, err = io.StringIO(), io.StringIO()
+    rc = secrets.main(stack_in(root, catalog), list(args), out, err)
+    return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def run(root, *args, catalog=None):
+    done = attempt(root, *args, catalog=catalog)
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def values_of(root):
@@ -94,44 +105,36 @@ def test_rotate_replaces_one_secret_and_rewrites_only_its_users(root):
 
 def test_rotate_refuses_an_unknown_secret(root):
     run(root)
-    result = subprocess.run(["bash", str(root / "scripts" / "secrets.sh"), "rotate", "nope"],
-                            capture_output=True, text=True)
+    result = attempt(root, "rotate", "nope")
     assert result.returncode == 2 and "not a secret" in result.stderr
 
 
 def test_a_provided_secret_must_be_placed_by_the_operator(tmp_path, group_data):
     from deploys import catalog as catalog_mod
-    from deploys.render import render
 
     gd = group_data("local", 'extends = ["standins"]\ntunnel = {"mode": "remote", "account_id": "0123456789abcdef0123456789abcdef"}\n')
-    files = render(catalog_mod.load("local", gd))
-    (tmp_path / "scripts").mkdir()
-    (tmp_path / "scripts" / "secrets.sh").write_bytes(files["scripts/secrets.sh"].content)
-    result = subprocess.run(["bash", str(tmp_path / "scripts" / "secrets.sh")], capture_output=True, text=True)
+    catalog = catalog_mod.load("local", gd)
+    result = attempt(tmp_path, catalog=catalog)
     assert result.returncode == 1
     assert "tunnel_token is provided by the operator" in result.stderr
     (tmp_path / "secrets" / "values" / "tunnel_token").write_text("eyJhIjoiYiJ9-operator-token")
-    run(tmp_path)
+    run(tmp_path, catalog=catalog)
     assert "TUNNEL_TOKEN=eyJhIjoiYiJ9-operator-token" in (tmp_path / "secrets" / "cloudflared.env").read_text()
 
 
 def test_every_dollar_is_written_for_compose_to_read_literally(tmp_path, group_data):
     """Compose interpolates env files: `$HOME` would become the deploying shell's HOME."""
     from deploys import catalog as catalog_mod
-    from deploys.render import render
 
     value = "$(touch pwned) `id` $HOME ${HOME}-{secret:webhook_condo_hmac}"
     gd = group_data("local", 'extends = ["standins"]\n'
                     f"services = {{'connector': {{'secret_env': {{'ODD': {value!r}}}}}}}\n")
-    files = render(catalog_mod.load("local", gd))
-    (tmp_path / "scripts").mkdir()
-    (tmp_path / "scripts" / "secrets.sh").write_bytes(files["scripts/secrets.sh"].content)
-    run(tmp_path)
+    run(tmp_path, catalog=catalog_mod.load("local", gd))
     key = (tmp_path / "secrets" / "values" / "webhook_condo_hmac").read_text()
     line = next(ln for ln in (tmp_path / "secrets" / "connector.env").read_text().splitlines()
                 if ln.startswith("ODD="))
     assert line == "ODD=$$(touch pwned) `id` $$HOME $${HOME}-" + key
-    assert not (tmp_path / "pwned").exists() and not (tmp_path / "scripts" / "pwned").exists()
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_a_database_password_is_prepared_not_used_until_the_database_takes_it(root):
@@ -148,3 +151,32 @@ def test_a_database_password_is_prepared_not_used_until_the_database_takes_it(ro
     prepared = pending.read_text()
     again = run(root, "rotate", "db_killbill_password").stdout
     assert "resuming" in again and pending.read_text() == prepared
+
+
+def test_the_state_names_the_section_and_hashes_what_sha256sum_checks(root, local_catalog):
+    run(root)
+    first, *files = (root / "secrets/.state").read_text().splitlines()
+    assert first == f"# secrets section {stack_description.secrets_sha(local_catalog)}"  # what the deploy compares
+    assert "secrets/connector.env" in {line.split("  ", 1)[1] for line in files}
+    subprocess.run(["sha256sum", "--check", "--quiet"], input="\n".join(files) + "\n", text=True, cwd=root, check=True)
+
+
+def test_a_swarm_secret_is_written_literally(tmp_path):
+    from deploys import catalog as catalog_mod
+
+    run(tmp_path, catalog=catalog_mod.load("swarm"))
+    assert "$$" not in (tmp_path / "secrets/connector.env").read_text()
+
+
+def test_the_status_page_hash_is_kept_while_its_password_is(root):
+    run(root)
+    auth = root / "secrets/htpasswd/monitoring"
+    user, hashed = auth.read_text().strip().split(":", 1)
+    assert hashed.startswith("$6$rounds=1000$")
+    password = (root / "secrets/values/monitoring_password").read_bytes()
+    salt = hashed.split("$")[2] + "$" + hashed.split("$")[3]
+    assert subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=password,
+                          capture_output=True, check=True).stdout.decode().strip() == hashed
+    assert "password hash" not in run(root).stdout
+    assert "wrote the status page's password hash" in run(root, "rotate", "monitoring_password").stdout
+    assert auth.read_text() != f"{user}:{hashed}\n"
