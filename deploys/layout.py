@@ -39,6 +39,9 @@ BUILD = "build"
 STACK_DESCRIPTION = "ops/stack.json"
 DDL = "postgres/ddl"
 EDGE_CONF = "edge/conf.d"
+# Where a zero-gap release points the edge at a service's new container (SERVICE.conf: one
+# nginx `set $upstream`), written by the NAS-side program only while it switches.
+EDGE_SWITCH = EDGE_CONF + "/switch"
 CLOUDFLARED = "cloudflared"
 DSM_TASKS = "dsm/tasks.json"
 # The off-NAS copy's remote host keys (backup.offsite.known_hosts).

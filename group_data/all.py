@@ -67,6 +67,9 @@ require_clean_tree: bool = True
 container_logs: ContainerLogs = {"max_size": "10m", "max_files": 3}
 # Upper bound for `docker compose up --wait`, in seconds.
 wait_timeout_s: int = 600
+# How long a zero-gap release waits for the edge's requests to the old container to finish
+# before it stops that container (services.*.release_switch), in seconds.
+drain_timeout_s: int = 30
 # What the target must offer before a deploy touches it (checked in the deploy's one state read;
 # `make preflight` prints the report alone). A requirement not met stops the deploy, named.
 preflight: Preflight = {
@@ -468,6 +471,14 @@ service_defaults: Service = {
     # that fails stops the release, which leaves the previous release serving. A target drops
     # one with {"NAME": None}.
     "release_tasks": {},
+    # How a release replaces this service's container (Compose): "zero-gap" (Kamal's way: the
+    # new container starts beside the old one and must pass its health check, the edge then
+    # sends new requests to it by name, the old one drains its requests and stops; a new one
+    # that never becomes healthy is removed and the old one keeps serving), "replace"
+    # (Compose's way: stopped, then started, a gap), or None: zero-gap where that is safe (no
+    # data folder, no published port, not a database server, a health check), else replace.
+    # The release says which services had a gap and why.
+    "release_switch": None,
     # Further Compose keys for this service that the catalog has no key for (cap_add,
     # ulimits, ...), merged into its definition. Checked against Synology's Compose 2.20.1.
     "compose": {},
@@ -859,5 +870,6 @@ class Service(TypedDict, total=False):
     egress: bool
     mem_limit: str | None
     release_tasks: dict[str, list[str] | None]
+    release_switch: Literal["zero-gap", "replace"] | None
     compose: dict[str, Any]
     by_tunnel_mode: dict[Literal["local", "remote", "shared"], Service]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deploys import catalog as catalog_mod
-from tests.support.staging import (ENV, NAS, REPO, VENV_BIN, Deploy, cli, containers, provision,
+from tests.support.staging import (ENV, NAS, REPO, VENV_BIN, Deploy, cli, container_name, containers, provision,
                                    run_checks, secret_values, sh, snapshot)
 
 pytestmark = pytest.mark.e2e
@@ -194,7 +194,7 @@ def test_second_deploy_changes_nothing_and_restarts_nothing(fresh_staging, first
 
 
 def test_container_removed_by_hand_comes_back(fresh_staging, first_deploy):
-    sh("docker", "rm", "-f", f"{fresh_staging.project_name}-connector-1")
+    sh("docker", "rm", "-f", container_name(fresh_staging, "connector"))
     others = {k: v for k, v in containers(fresh_staging).items()}
     repair = Deploy()
     assert repair.rc == 0 and repair.changed == 3, repair  # lock, release, unlock
@@ -272,7 +272,7 @@ def test_forwarded_headers_are_trusted_from_the_tunnel_only(fresh_staging, first
     code = ("import json, urllib.request; r = urllib.request.Request('http://edge:%d/en/', headers=%r); "
             "print(json.loads(urllib.request.urlopen(r, timeout=15).read())['forwarded'])"
             % (fresh_staging.tunnel["edge_port"], spoofed))
-    out = sh("docker", "exec", f"{fresh_staging.project_name}-cloudflared-1", "python3", "-c", code).stdout
+    out = sh("docker", "exec", container_name(fresh_staging, "cloudflared"), "python3", "-c", code).stdout
     assert "6.6.6.6" in out and "'proto': 'https'" in out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clone import Clone
-from tests.support.staging import NAS, Deploy
+from tests.support.staging import NAS, Deploy, container_name
 
 pytestmark = pytest.mark.e2e
 STAGING = "group_data/staging.py"
@@ -97,7 +97,7 @@ def alerting(staging_stack, channels, tmp_path_factory):
     run = clone.deploy()
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     yield staging_stack
-    subprocess.run(["docker", "start", f"{staging_stack.project_name}-connector-1"], capture_output=True)
+    subprocess.run(["docker", "start", container_name(staging_stack, "connector")], capture_output=True)
     assert Deploy().rc == 0  # staging back to its own catalog (no alerts)
     for name in ("alert_ops", "alert_chat", "alert_broken"):
         (values / name).unlink(missing_ok=True)
@@ -152,7 +152,7 @@ def test_a_stopped_service_raises_exactly_one_alert_and_its_recovery_exactly_one
     seen, dsm_before = mails(maildir), len(notifications())
     mails_before = len(seen)
 
-    subprocess.run(["docker", "stop", f"{alerting.project_name}-connector-1"], check=True, capture_output=True)
+    subprocess.run(["docker", "stop", container_name(alerting, "connector")], check=True, capture_output=True)
     down = monitor(alerting)
     assert down.returncode == 1
     assert sorted(path for path, _ in receiver.posts) == ["/chat", "/ops"]
@@ -174,7 +174,7 @@ def test_a_stopped_service_raises_exactly_one_alert_and_its_recovery_exactly_one
     assert len(receiver.posts) == 2 and len(mails(maildir)) == mails_before + 1
     assert len(notifications()) == dsm_before + 1
 
-    subprocess.run(["docker", "start", f"{alerting.project_name}-connector-1"], check=True, capture_output=True)
+    subprocess.run(["docker", "start", container_name(alerting, "connector")], check=True, capture_output=True)
     healthy_again(alerting, "connector")
     back = monitor(alerting)
     assert back.returncode == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clone import Clone
-from tests.support.staging import Deploy
+from tests.support.staging import Deploy, container_name
 
 pytestmark = pytest.mark.e2e
 MARK = "/tmp/marketplace-e2e-pwned"
@@ -31,7 +31,7 @@ def deployed(staging_stack, tmp_path_factory):
 
 
 def container_env(catalog, name: str) -> str:
-    return subprocess.run(["docker", "exec", f"{catalog.project_name}-connector-1", "printenv", name],
+    return subprocess.run(["docker", "exec", container_name(catalog, "connector"), "printenv", name],
                           capture_output=True, text=True, check=True).stdout.rstrip("\n")
 
 
@@ -50,6 +50,6 @@ def test_hostile_values_reach_the_container_literally(deployed):
 def test_nothing_ran_on_the_target_or_in_the_container(deployed):
     _, catalog = deployed
     assert not any(Path(f"{MARK}-{i}").exists() for i in (1, 2, 3))
-    listing = subprocess.run(["docker", "exec", f"{catalog.project_name}-connector-1", "ls", "/tmp"],
+    listing = subprocess.run(["docker", "exec", container_name(catalog, "connector"), "ls", "/tmp"],
                              capture_output=True, text=True, check=True).stdout
     assert "pwned" not in listing

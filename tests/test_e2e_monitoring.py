@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.staging import NAS, REPO, cli
+from tests.support.staging import NAS, REPO, cli, container_name
 
 pytestmark = pytest.mark.e2e
 OUT = REPO / "out"
@@ -148,7 +148,7 @@ def test_a_stopped_service_shows_as_failing_after_the_next_refresh_of_the_dsm_ta
     task = scheduled()[f"{page.project_name}: status"]
     assert task["schedule"]["repeat_min"] == 1 and "/scripts/status.sh" in task["extra"]["script"]
     before = status(page)["epoch"]
-    container = f"{page.project_name}-cocorico-1"
+    container = container_name(page, "cocorico")
     subprocess.run(["docker", "stop", container], check=True, capture_output=True)
     try:
         deadline = time.monotonic() + 150  # the DSM stand-in's scheduler, nobody else, refreshes it
@@ -178,7 +178,7 @@ def test_a_stopped_service_shows_as_failing_after_the_next_refresh_of_the_dsm_ta
 
 
 def test_a_rotated_password_is_taken_without_restarting_the_edge(page):
-    edge = f"{page.project_name}-edge-1"
+    edge = container_name(page, "edge")
     started = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", edge],
                              capture_output=True, text=True).stdout
     old = password(page)
@@ -208,7 +208,7 @@ def test_old_releases_and_the_images_only_they_used_are_pruned(page):
     do the current and last good releases."""
     releases = Path(page.deploy_root) / "releases"
     current = (releases / "current").read_text().strip()
-    edge_image = subprocess.run(["docker", "inspect", "-f", "{{.Image}}", f"{page.project_name}-edge-1"],
+    edge_image = subprocess.run(["docker", "inspect", "-f", "{{.Image}}", container_name(page, "edge")],
                                 capture_output=True, text=True, check=True).stdout.strip()
 
     def image(tag: str) -> str:

@@ -3,6 +3,7 @@ most specific first, secrets and databases with their defaults. No rule is check
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from deploys.catalog.draft import Draft, merge
@@ -29,6 +30,7 @@ def catalog(draft: Draft) -> Catalog:
         reserved_ports=dict(raw["reserved_ports"]),
         file_owner=raw["file_owner"],
         wait_timeout_s=int(raw["wait_timeout_s"]),
+        drain_timeout_s=int(raw["drain_timeout_s"]),
         backup_dir=raw["backup_dir"].rstrip("/"),
         allow_in_exported_share=list(raw["allow_in_exported_share"]),
         backup=raw["backup"],
@@ -49,7 +51,8 @@ def catalog(draft: Draft) -> Catalog:
         tunnel=dict(raw["tunnel"]),
         secrets=secrets,
         databases={name: merge(raw["database_defaults"], db) for name, db in raw["databases"].items()},
-        services={name: _service(draft, name, svc, routes) for name, svc in enabled.items()},
+        services=_relayed({name: _service(draft, name, svc, routes) for name, svc in enabled.items()},
+                          raw["engine"]),
         routes=routes,
     )
 
@@ -103,7 +106,28 @@ def _service(draft: Draft, name: str, svc: dict[str, Any], routes: list[Route]) 
         tunnel_published=_tunnel_published(draft.raw, name),
         image_from=svc["image_from"],
         release_tasks=tuple((task, tuple(str(a) for a in argv)) for task, argv in (svc["release_tasks"] or {}).items() if argv is not None),
+        release_switch=svc["release_switch"],
+        serves=svc.get("serves"),
     )
+
+
+def _relayed(services: dict[str, Service], engine: str) -> dict[str, Service]:
+    """The edge takes over the host port of each HTTP service that can be released without a
+    gap (Kamal's proxy owns the ports): the app publishes nothing, the edge relays the port.
+    Compose only (Swarm's own updates start the new task first)."""
+    edge = services.get("edge")
+    if not edge or engine != "compose":
+        return services
+    relays = []
+    for name, svc in services.items():
+        candidate = replace(svc, relayed=True)
+        if (name != "edge" and svc.host_port is not None and not svc.public and svc.port
+                and (svc.routes or svc.health.http_path) and candidate.zero_gap):
+            services[name] = candidate
+            relays.append((svc.host_port, name, svc.port))
+    if relays:
+        services["edge"] = replace(edge, relays=tuple(sorted(relays)))
+    return services
 
 
 def _tunnel_published(raw: dict[str, Any], name: str) -> tuple[int, int] | None:

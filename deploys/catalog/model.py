@@ -105,6 +105,15 @@ class Service:
     # The edge in tunnel mode shared: (host port, tunnel.edge_port), its tunnel port published
     # for the other site's cloudflared.
     tunnel_published: tuple[int, int] | None = None
+    # How a release replaces its container: "zero-gap", "replace" or None (derived: gap_reason).
+    # Not the container's definition: left out of repr, so out of its config hash.
+    release_switch: str | None = field(default=None, repr=False)
+    serves: str | None = field(default=None, repr=False)  # the database engine it is the server of
+    # A zero-gap service's host port is the edge's (two containers cannot hold one port): the
+    # edge relays it to the app. relayed: this service's is; relays: the edge's (host port,
+    # service, port) it relays.
+    relayed: bool = False
+    relays: tuple[tuple[int, str, int], ...] = ()
 
     @property
     def data_mounts(self) -> dict[str, str]:
@@ -119,10 +128,36 @@ class Service:
         return bool(self.data_mounts)
 
     @property
+    def gap_reason(self) -> str | None:
+        """Why a release must stop this service before starting its new container (None: it
+        can be replaced without a gap)."""
+        if self.serves:
+            return f"it is a {self.serves} server (two must not share its data)"
+        if self.exclusive_mounts:
+            return f"it writes the folder {sorted(self.exclusive_mounts)[0]}/ that two containers must not share"
+        if self.published:
+            owner = " (it owns the stack's ports)" if self.relays or self.name == "edge" else ""
+            return f"it publishes host port {min(self.published)}: two containers cannot hold one port{owner}"
+        if not self.health.test:
+            return "it has no health check to tell when its new container is ready"
+        return None
+
+    @property
+    def exclusive_mounts(self) -> dict[str, str]:
+        """The data folders it writes (a read-only one may be shared by two containers)."""
+        return {src: dst for src, dst in self.data_mounts.items() if not dst.endswith(":ro")}
+
+    @property
+    def zero_gap(self) -> bool:
+        """A release starts its new container beside the old one (release_switch)."""
+        return self.release_switch != "replace" and self.gap_reason is None
+
+    @property
     def published(self) -> dict[int, int]:
         """host port -> container port: every port it publishes (on bind_address, or on every
         address when public)."""
-        found = {self.host_port: self.port} if self.host_port is not None else {}
+        found = {self.host_port: self.port} if self.host_port is not None and not self.relayed else {}
+        found.update({host_port: host_port for host_port, _, _ in self.relays})
         if self.tunnel_published:
             found[self.tunnel_published[0]] = self.tunnel_published[1]
         return found
@@ -173,6 +208,7 @@ class Catalog:
     reserved_ports: dict[int, str]
     file_owner: str
     wait_timeout_s: int
+    drain_timeout_s: int
     backup_dir: str
     backup: dict[str, Any]
     alerts: dict[str, Any]
@@ -203,6 +239,13 @@ class Catalog:
     @property
     def edge(self) -> Service:
         return self.services["edge"]
+
+    @property
+    def edge_switch_dir(self) -> str | None:
+        """layout.EDGE_SWITCH as the edge's nginx sees it (None: no edge mounts its config)."""
+        edge = self.services.get("edge")
+        inside = edge.volumes.get(layout.EDGE_CONF) if edge else None
+        return inside.split(":")[0] + layout.EDGE_SWITCH[len(layout.EDGE_CONF):] if inside else None
 
     @property
     def secret_files(self) -> dict[str, dict[str, str]]:

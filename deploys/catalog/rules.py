@@ -441,5 +441,13 @@ def memory(catalog: Catalog, b: Draft) -> None:
         b.problem(("container_logs", "max_files"), f"{logs.get('max_files')!r} is not a file count", "1 to 100")
 
 
+def release_switch(catalog: Catalog, b: Draft) -> None:
+    """A zero-gap replacement asked for where two containers of the service cannot run at once."""
+    for name, svc in catalog.services.items():
+        if svc.release_switch == "zero-gap" and svc.gap_reason:
+            b.problem(("services", name, "release_switch"), f"cannot be zero-gap: {svc.gap_reason}",
+                      'set "replace" (or None: the safe one is chosen)')
+
+
 RULES = [published_ports, killbill_debug_ports, exposure, images, routes, hostnames, secrets,
-         inline_secrets, compose_extras, databases, dependencies, tunnel, health, memory]
+         inline_secrets, compose_extras, databases, dependencies, tunnel, health, memory, release_switch]

@@ -705,6 +705,7 @@ BOUNDS: dict[tuple[str, ...], tuple[float, float, str]] = {
     ("preflight", "max_memory_share"): (0.1, 1.0, "the share of the NAS's memory the limits may add up to, "
                                         "0.1 to 1.0 (the other site and DSM need the rest)"),
     ("wait_timeout_s",): (10, 3600, "seconds a release waits for health, 10 to 3600"),
+    ("drain_timeout_s",): (1, 600, "seconds a zero-gap release lets the old container's requests finish, 1 to 600"),
     ("port_offset",): (0, 60000, "0 to 60000 (added to every host port)"),
     ("services", "*", "health", "interval_s"): (1, 3600, "seconds between health checks, 1 to 3600"),
     ("services", "*", "health", "timeout_s"): (1, 600, "seconds one health check may take, 1 to 600"),

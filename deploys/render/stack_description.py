@@ -94,7 +94,20 @@ def _release(c: Catalog, managed: list[str]) -> dict:
             "database_services": database_services(c),
             "tasks": [{"service": s.name, "name": name, "argv": list(argv)}
                       for s in c.services.values() for name, argv in s.release_tasks],
-            "secrets_script": layout.script("secrets")}
+            "secrets_script": layout.script("secrets"),
+            "switch": _switch(c)}
+
+
+def _switch(c: Catalog) -> dict:
+    """How a release replaces each service's container (Compose): zero-gap services start beside
+    the old container and the edge is pointed at the new one by a file in its config folder;
+    the others are replaced with a gap, for the reason given."""
+    return {"zero_gap": [{"service": s.name, "routed": bool(s.routes)} for s in c.services.values() if s.zero_gap],
+            "gap": {s.name: ("release_switch is \"replace\"" if s.gap_reason is None else s.gap_reason)
+                    for s in c.services.values() if not s.zero_gap},
+            "edge": ({"service": "edge", "folder": layout.EDGE_SWITCH, "inside": c.edge_switch_dir}
+                     if c.edge_switch_dir else None),
+            "drain_timeout_s": c.drain_timeout_s}
 
 
 def _swarm(c: Catalog) -> dict:

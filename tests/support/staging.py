@@ -64,6 +64,14 @@ def containers(catalog) -> dict[str, str]:
     return {line.split()[0]: " ".join(line.split()[1:]) for line in lines}
 
 
+def container_name(catalog, service: str) -> str:
+    """The name of the service's container (a zero-gap release gives it the next number)."""
+    out = sh("docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=com.docker.compose.project={catalog.project_name}",
+             "--filter", f"label=com.docker.compose.service={service}", "--filter", "label=com.docker.compose.oneoff=False").stdout.split()
+    assert out, f"no container of {service}"
+    return sorted(out)[-1]
+
+
 def run_checks(catalog) -> subprocess.CompletedProcess:
     """The testinfra checks against the target, as `make check` runs them."""
     return sh(str(VENV_BIN / "pytest"), "checks/", "--target", catalog.target, "-q", "-p", "no:cacheprovider",

@@ -2,7 +2,8 @@
 
 Compose: the database servers up and healthy, their databases and users (nasops.databases),
 the release tasks in one-off containers of the new images (a release's, not a rollback's),
-then `up -d --remove-orphans`, the health gate (nasops.gate) and Kill Bill's tenant. Swarm:
+the zero-gap services' new containers beside the old ones (nasops.release.switch), then
+`up -d --remove-orphans`, the health gate (nasops.gate) and Kill Bill's tenant. Swarm:
 nasops.swarm_stack deploys the database servers, their databases, then everything (it waits
 for Swarm's own update and rollback), then the same gate and tenant. Compose is the plugin the NAS ships, its
 binary mounted by scripts/ops.sh (NASOPS_COMPOSE); the commands' argv hold names only."""
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from nasops import databases, gate, secrets, swarm_stack, tenant
+from nasops.release.switch import Switch
 from nasops.engine import Engine
 from nasops.probe import Prober
 from nasops.stack import DEFAULT_PATH, Stack
@@ -35,16 +37,24 @@ class Converge:
         self.prober = prober or Prober(stack.edge_url)
         self.spec = stack.release
         # the steps besides the commands (the tests replace them)
-        self.steps = steps or {
+        self.steps = {
             "databases": lambda: databases.main(self.stack, lambda: client, self.out, self.err) == 0,
             "tenant": lambda: tenant.main(self.stack, self.out, self.err) == 0,
             "stack_deploy": lambda failed_file, databases_only: swarm_stack.StackDeploy(
-                self.stack, client, self.out, self.err)(failed_file, databases_only)}
+                self.stack, client, self.out, self.err)(failed_file, databases_only),
+            "switch": lambda failed_file: Switch(self.stack, client, self._compose_run, self.out, self.err)(failed_file),
+            **(steps or {})}
 
     def _command(self, argv: list[str], **kw) -> int:
         self.out.flush()
         self.err.flush()
         return self.run(argv, cwd=self.stack.root, **kw).returncode
+
+    def _compose_run(self, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+        self.out.flush()
+        self.err.flush()
+        kw = {"capture_output": True, "text": True} if capture else {}
+        return self.run([COMPOSE, *args], cwd=self.stack.root, **kw)
 
     def compose(self, *args: str, **kw) -> int:
         return self._command([COMPOSE, *args], **kw)
@@ -79,6 +89,8 @@ class Converge:
             if not self.steps["databases"]():
                 return False
         if tasks_dir is not None and not self.release_tasks(tasks_dir):
+            return False
+        if not self.steps["switch"](failed_file):
             return False
         return (self.compose("up", "-d", "--remove-orphans") == 0
                 and self.gate(failed_file) and self._tenant())

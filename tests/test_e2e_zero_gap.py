@@ -1,0 +1,85 @@
+"""Releases nobody notices, on the staging target: request loops through the edge (one per
+routed stateless service, plus an app's host port, which the edge relays) run while a release
+changes every stateless service, and while a release whose new Connector never becomes
+healthy is rolled back; every non-2xx answer and every connection error is counted.
+
+The loops' figures (requests, errors, the longest answer) are printed here and measured in
+`make bench` (bench/zero_gap.py); the tests assert only that nothing failed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.support.clone import Clone
+from tests.support.loops import RequestLoops
+from tests.support.staging import container_name, healthy
+
+pytestmark = pytest.mark.e2e
+
+STAGING = "group_data/staging.py"
+STATELESS = ("connector", "killbill", "kaui", "condo", "cocorico")
+CONNECTOR_LIVE = ('        if path in ("/api/health", "/api/health/live"):\n'
+                  '            status, body = health(with_integrations=path == "/api/health")')
+BROKEN_LIVE = ('        if path in ("/api/health", "/api/health/live"):\n'
+               '            status, body = 503, {"ok": False, "error": "this release is broken on purpose"}')
+
+
+@pytest.fixture(scope="module")
+def clone(staging_stack, tmp_path_factory):
+    return Clone(tmp_path_factory.mktemp("zero-gap") / "repo")
+
+
+def container_id(catalog, service: str) -> str:
+    return subprocess.run(["docker", "inspect", "-f", "{{.Id}}", container_name(catalog, service)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def loops_for(catalog) -> RequestLoops:
+    """A loop per stateless service's health route through the edge, and one on the
+    Connector's host port (relayed by the edge)."""
+    targets = {name: (catalog.edge.host_port, catalog.services[name].health_host, catalog.services[name].health_url)
+               for name in STATELESS}
+    connector = catalog.services["connector"]
+    targets["connector host port"] = (connector.host_port, "localhost", connector.health.http_path)
+    return RequestLoops(catalog.bind_address, targets)
+
+
+def test_a_release_of_every_stateless_service_fails_no_request(staging_stack, clone):
+    before = {name: container_id(staging_stack, name) for name in STATELESS}
+    clone.commit("zero gap: one setting of every stateless app", append={STAGING: "\nservices = {" + ", ".join(
+        f'"{name}": {{"env": {{"E2E_ZERO_GAP": "1"}}}}' for name in STATELESS) + "}\n"})
+    with loops_for(staging_stack) as loops:
+        result = clone.deploy()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    print(json.dumps(loops.figures(), indent=1))
+    assert "replaced without a gap" in output
+    for name in STATELESS:
+        assert container_id(staging_stack, name) != before[name], f"{name} was not replaced"
+    for name, figures in loops.figures().items():
+        assert figures["requests"] > 0, name
+        assert figures["errors"] == [], f"{name}: {figures}"
+    assert healthy(staging_stack)
+
+
+def test_a_release_whose_new_container_never_becomes_healthy_fails_no_request(staging_stack, clone):
+    serving = container_id(staging_stack, "connector")
+    clone.commit("zero gap: a connector that fails its health check", edits={
+        "files/connector/connector.py": (CONNECTOR_LIVE, BROKEN_LIVE)}, append={
+        STAGING: 'services = {"connector": {"env": {"E2E_ZERO_GAP": "2"}, '
+                 '"health": {"interval_s": 2, "retries": 2, "start_period_s": 2}}}\n'})
+    with loops_for(staging_stack) as loops:
+        result = clone.deploy()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "gate: connector FAILED: unhealthy" in output, output[-3000:]
+    assert "the old containers of connector keep serving" in output
+    print(json.dumps(loops.figures(), indent=1))
+    for name, figures in loops.figures().items():
+        assert figures["errors"] == [], f"{name}: {figures}"
+    assert container_id(staging_stack, "connector") == serving
+    assert healthy(staging_stack)
+    clone.git("revert", "--no-edit", "HEAD")

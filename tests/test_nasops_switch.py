@@ -1,0 +1,195 @@
+"""Zero-gap replacements (nasops.release.switch), with a fake at the Docker SDK boundary and at
+Compose's: which containers a converge replaces, the order of a switch (new beside old,
+healthy, the edge pointed at it, drained, old stopped, the edge back to the service name), and
+a new container that never becomes healthy (removed; the old one untouched)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+
+from nasops.release.switch import Current, Switch, changed, health_of, parse_hashes
+from tests.nasops_fixtures import stack_in
+
+PROJECT = "com.docker.compose.project"
+SERVICE = "com.docker.compose.service"
+
+
+class FakeContainer:
+    def __init__(self, engine, name, service, config_hash, health="healthy", image="sha256:img"):
+        self.engine, self.name, self.id = engine, name, f"id-{name}"
+        self.health_after = [health] if isinstance(health, str) else list(health)
+        self.attrs = {"Config": {"Labels": {PROJECT: engine.project, SERVICE: service,
+                                            "com.docker.compose.config-hash": config_hash},
+                                 "Image": f"{service}:tag"},
+                      "Image": image, "State": {"Status": "running", "Health": {"Status": "starting", "Log": []}}}
+        self.workers = ["1", "2"]
+
+    def reload(self):
+        status = self.health_after.pop(0) if len(self.health_after) > 1 else self.health_after[0]
+        self.attrs["State"]["Health"]["Status"] = status
+        if status == "unhealthy":
+            self.attrs["State"]["Health"]["Log"] = [{"ExitCode": 1, "Output": "curl: (22) 503"}]
+
+    def stop(self):
+        self.engine.events.append(("stop", self.name))
+
+    def remove(self):
+        self.engine.events.append(("remove", self.name))
+        self.engine.containers_by_name.pop(self.name)
+
+    def logs(self, tail):
+        return b"broken on purpose\n"
+
+    def exec_run(self, argv):
+        self.engine.events.append(("edge", " ".join(argv)))
+        if argv[:2] == ["nginx", "-s"]:  # a reload: new workers, the old ones gone
+            self.workers = [str(int(p) + 10) for p in self.workers]
+        return 0, b""
+
+    def top(self):
+        return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+                "Processes": [["root", "9", "0", "0", "", "", "", "nginx: master process nginx"]]
+                + [["101", p, "9", "0", "", "", "", "nginx: worker process"] for p in self.workers]}
+
+
+class FakeEngine:
+    def __init__(self, project):
+        self.project, self.events, self.containers_by_name = project, [], {}
+        self.containers = SimpleNamespace(list=lambda filters: list(self.containers_by_name.values()))
+        self.images = SimpleNamespace(get=lambda ref: SimpleNamespace(id="sha256:img"))
+
+    def add(self, *args, **kw):
+        c = FakeContainer(self, *args, **kw)
+        self.containers_by_name[c.name] = c
+        return c
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = stack_in(tmp_path)
+    s.raw["labels"] = {"project": PROJECT, "service": SERVICE}
+    s.raw["release"]["switch"] = {
+        "zero_gap": [{"service": "connector", "routed": True}, {"service": "cloudflared", "routed": False}],
+        "gap": {"postgres": "it is a postgres server (two must not share its data)"},
+        "edge": {"service": "edge", "folder": "edge/conf.d/switch", "inside": "/etc/nginx/conf.d/switch"},
+        "drain_timeout_s": 5}
+    return s
+
+
+def world(stack, new_health="healthy"):
+    """The engine before the converge (connector and postgres changed in the files), and a
+    Compose whose `up --scale` starts the new containers beside the old ones."""
+    engine = FakeEngine(stack.project)
+    engine.add("p-connector-1", "connector", "old")
+    engine.add("p-postgres-1", "postgres", "old")
+    engine.add("p-edge-1", "edge", "same")
+    engine.add("p-kaui-1", "kaui", "same")
+    calls = []
+
+    def compose(*args, capture=False):
+        calls.append(list(args))
+        if args[:2] == ("config", "--hash"):
+            return subprocess.CompletedProcess(args, 0, "connector new\npostgres new\nedge same\nkaui same\n", "")
+        if args[0] == "up":
+            switch_file = stack.root / "edge/conf.d/switch/connector.conf"
+            engine.events.append(("up", " ".join(args), switch_file.exists()))
+            engine.add("p-connector-2", "connector", "new", health=new_health)
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    return engine, compose, calls
+
+
+def test_changed_is_compose_hash_or_image():
+    cur = Current("web", None, "h1", "sha256:a")
+    assert not changed(cur, "h1", "sha256:a")
+    assert changed(cur, "h2", "sha256:a")
+    assert changed(cur, "h1", "sha256:b")
+    assert not changed(cur, "h1", None)  # the tag names no image yet: Compose's own hash decides
+    assert not changed(cur, None, "sha256:b")  # no longer in the files: --remove-orphans' to remove
+
+
+def test_parse_hashes_and_health():
+    assert parse_hashes("web 1a2b\ndb 3c4d\n\n") == {"web": "1a2b", "db": "3c4d"}
+    assert health_of({"State": {"Status": "exited"}}) == "exited"
+    assert health_of({"State": {"Status": "running"}}) == "none"
+    assert health_of({"State": {"Status": "running", "Health": {"Status": "healthy"}}}) == "healthy"
+
+
+def test_a_changed_stateless_service_is_switched_without_a_gap(stack, tmp_path):
+    engine, compose, calls = world(stack, new_health=["starting", "healthy"])
+    out, err = io.StringIO(), io.StringIO()
+    switch = Switch(stack, engine, compose, out, err, sleep=lambda s: None)
+    assert switch(tmp_path / "failed")
+    ups = [c for c in calls if c[0] == "up"]
+    assert ups == [["up", "-d", "--no-deps", "--no-recreate", "--scale", "connector=2", "connector"]]
+    edge = [e for e in engine.events if e[0] != "up"]
+    # new beside old and healthy, then the edge pointed at it (checked, reloaded), then the old
+    # one stopped and removed, then the edge back to the service name
+    assert edge == [("edge", "nginx -t -q"), ("edge", "nginx -s reload"),
+                    ("stop", "p-connector-1"), ("remove", "p-connector-1"),
+                    ("edge", "nginx -t -q"), ("edge", "nginx -s reload")]
+    assert not (stack.root / "edge/conf.d/switch/connector.conf").exists()
+    assert set(engine.containers_by_name) == {"p-connector-2", "p-postgres-1", "p-edge-1", "p-kaui-1"}
+    text = out.getvalue()
+    assert "release: postgres is replaced with a gap: it is a postgres server" in text
+    assert "release: connector replaced without a gap" in text and "the edge switched" in text
+    assert "kaui" not in text  # unchanged: not touched
+    assert err.getvalue() == ""
+
+
+def test_the_edge_names_the_new_container_while_the_old_one_drains(stack, tmp_path):
+    engine, compose, _ = world(stack)
+    seen = {}
+    edge = engine.containers_by_name["p-edge-1"]
+    real_exec = edge.exec_run
+
+    def exec_run(argv):
+        if argv[:2] == ["nginx", "-s"] and "file" not in seen:
+            seen["file"] = (stack.root / "edge/conf.d/switch/connector.conf").read_text()
+            seen["old_running"] = "p-connector-1" in engine.containers_by_name
+        return real_exec(argv)
+
+    edge.exec_run = exec_run
+    assert Switch(stack, engine, compose, io.StringIO(), io.StringIO(), sleep=lambda s: None)(tmp_path / "failed")
+    assert seen == {"file": "set $upstream p-connector-2;\n", "old_running": True}
+
+
+def test_a_new_container_that_never_becomes_healthy_is_removed_and_the_old_one_serves(stack, tmp_path):
+    engine, compose, _ = world(stack, new_health=["starting", "unhealthy"])
+    out, err = io.StringIO(), io.StringIO()
+    assert not Switch(stack, engine, compose, out, err, sleep=lambda s: None)(tmp_path / "failed")
+    assert (tmp_path / "failed").read_text() == "connector\n"
+    assert "p-connector-1" in engine.containers_by_name and "p-connector-2" not in engine.containers_by_name
+    assert ("stop", "p-connector-1") not in engine.events
+    assert not [e for e in engine.events if e[0] == "edge"]  # the edge never switched
+    text = err.getvalue()
+    assert "gate: connector FAILED: unhealthy" in text
+    assert "---- connector: last log lines\nbroken on purpose\n" in text
+    assert "---- connector: last health check\n1: curl: (22) 503\n" in text
+    assert "release: the old containers of connector keep serving" in text
+
+
+def test_a_slow_new_container_fails_after_its_gate_timeout(stack, tmp_path):
+    engine, compose, _ = world(stack, new_health="starting")
+    now = [0.0]
+
+    def sleep(s):
+        now[0] += s
+
+    err = io.StringIO()
+    assert not Switch(stack, engine, compose, io.StringIO(), err, clock=lambda: now[0], sleep=sleep)(tmp_path / "f")
+    timeout = next(s.gate_timeout_s for s in stack.services if s.name == "connector")
+    assert f"gate: connector FAILED: starting after {timeout} s" in err.getvalue()
+
+
+def test_nothing_changed_nothing_is_started(stack, tmp_path):
+    engine, compose, calls = world(stack)
+    for c in engine.containers_by_name.values():
+        c.attrs["Config"]["Labels"]["com.docker.compose.config-hash"] = {"p-edge-1": "same", "p-kaui-1": "same"}.get(c.name, "new")
+    out = io.StringIO()
+    assert Switch(stack, engine, compose, out, io.StringIO())(tmp_path / "failed")
+    assert [c for c in calls if c[0] == "up"] == [] and out.getvalue() == ""
