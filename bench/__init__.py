@@ -9,8 +9,9 @@ Each figure is the median of several runs, with min and max:
   first deploy    the full stack to an empty deploy root, next to a plain `docker compose up
                   -d --wait` of the very same rendered files (scripts/start_all.sh: the database
                   servers, ensure_databases.sh, then everything), and their ratio
-  change          a deploy that changes one setting of one service, and which containers it
-                  restarted
+  change          a deploy that changes one setting of one service, which containers it
+                  restarted, and a request loop's figures through the edge meanwhile (requests,
+                  failed answers, the longest answer: bench/loops.py)
   peak RSS        of the deploy process
   backups         a backup and a restore of 1 million rows next to the plain tools
                   (bench/backup.py)
@@ -145,10 +146,16 @@ def state_command_parts(runs: int) -> dict[str, dict[str, float]]:
     return {name: summary(values) for name, values in sorted(parts.items(), key=lambda kv: -max(kv[1]))}
 
 
-def one_setting_change(runs: int) -> tuple[list[float], list[list[str]]]:
-    """Flip one setting of one service in a clone of this repository, deploy, flip back..."""
-    times, restarted = [], []
+def one_setting_change(runs: int) -> tuple[list[float], list[list[str]], list[dict]]:
+    """Flip one setting of one service in a clone of this repository, deploy, flip back...
+    while a request loop asks the service's health route through the edge every 50 ms (its
+    requests, failed answers and longest answer per run: a zero-gap release has no failure)."""
+    from bench.loops import RequestLoops
+
+    times, restarted, loops_seen = [], [], []
     catalog = catalog_mod.load(TARGET)
+    svc = catalog.services[CHANGE_SERVICE]
+    target = {CHANGE_SERVICE: (catalog.edge.host_port, svc.health_host, svc.health_url)}
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "repo"
         shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(".venv", ".state", ".git", "out",
@@ -159,12 +166,14 @@ def one_setting_change(runs: int) -> tuple[list[float], list[list[str]]]:
             staging_py.write_text(original + f'\nservices = {{"{CHANGE_SERVICE}": {{"env": '
                                              f'{{"{CHANGE_KEY}": "{i}"}}}}}}\n')
             before = containers(catalog)
-            elapsed, _, _ = deploy(cwd=clone)
+            with RequestLoops(catalog.bind_address, target) as loops:
+                elapsed, _, _ = deploy(cwd=clone)
+            loops_seen.append(loops.figures()[CHANGE_SERVICE])
             after = containers(catalog)
             times.append(elapsed)
             restarted.append(sorted(n for n in after if before.get(n) != after[n]))
     deploy()  # back to the catalog as committed
-    return times, restarted
+    return times, restarted, loops_seen
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -200,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         rss.append(peak)
     commands, connections = noop_counts()
     state_parts = state_command_parts(args.noop_runs)
-    change_times, restarted = one_setting_change(args.change_runs)
+    change_times, restarted, change_loops = one_setting_change(args.change_runs)
     from bench import backup as bench_backup
 
     backups = bench_backup.measure(catalog)
@@ -225,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "change_setting": f"services.{CHANGE_SERVICE}.env.{CHANGE_KEY}",
         "change_restarted": sorted({s for r in restarted for s in r}),
         "change_restarted_per_run": restarted,
+        "change_requests": change_loops,
         "peak_rss_mb": round(max(rss) / 1024, 1),
         "services": len(catalog.services), "target": TARGET,
         "backup": backups,
@@ -237,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         ("first deploy (full stack)", result["first_deploy"], ""),
         ("plain docker compose up --wait", result["plain_compose"], f"ratio {result['first_deploy_ratio']}"),
         ("one-setting change", result["change"], f"restarted: {', '.join(result['change_restarted'])}"),
+        ("  its requests through the edge", result["change"],
+         "; ".join(f"{r['requests']} requests, {len(r['errors'])} failed, longest {r['longest_ms']} ms"
+                   for r in change_loops)),
     ]
     print(f"{'measure':34} {'median s':>9} {'min s':>8} {'max s':>8} {'runs':>5}  notes")
     for name, s, note in rows:

@@ -4,7 +4,7 @@ changes every stateless service, and while a release whose new Connector never b
 healthy is rolled back; every non-2xx answer and every connection error is counted.
 
 The loops' figures (requests, errors, the longest answer) are printed here and measured in
-`make bench` (bench/zero_gap.py); the tests assert only that nothing failed."""
+`make bench` (its one-setting change runs inside such loops); the tests assert only that nothing failed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from tests.support.clone import Clone
-from tests.support.loops import RequestLoops
+from bench.loops import RequestLoops
 from tests.support.staging import container_name, healthy
 
 pytestmark = pytest.mark.e2e
