@@ -63,3 +63,16 @@ def test_dsms_task_scheduler(case):
     assert check.ok is ok
     for word in words:
         assert word in check.found + check.fix, (case, check)
+
+
+@pytest.mark.parametrize("ports, held", [
+    ("127.0.0.1:3200->80/tcp", {3200}),
+    # a run of published ports is one range (the edge relays the apps' host ports)
+    ("127.0.0.1:3201-3205->3201-3205/tcp, 127.0.0.1:3200->80/tcp,", {3200, 3201, 3202, 3203, 3204, 3205}),
+    ("0.0.0.0:443->443/tcp, [::]:443->443/tcp,8080/tcp,", {443}),  # 8080: exposed, not published
+    ("", set()),
+])
+def test_the_ports_the_stacks_containers_hold(ports, held):
+    from deploys.target.preflight import published_ports
+
+    assert published_ports(ports) == held

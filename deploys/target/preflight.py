@@ -81,7 +81,7 @@ def judge(catalog, found: dict[str, str], sudo: str, scheduler: dsm.Held | None 
                         f"lower the services' mem_limit (they may use {share:.0%} of the memory) or add "
                         "memory"))
     listening = {int(p) for p in found.get("listening", "").split() if p.isdigit()}
-    ours = {int(p) for p in found.get("ours", "").split() if p.isdigit()}
+    ours = published_ports(found.get("ours", ""))
     wanted = {port: name for name, svc in catalog.services.items() for port in svc.published}
     taken = sorted(p for p in wanted if p in listening and p not in ours)
     checks.append(Check("host ports", "free" if not taken else
@@ -92,6 +92,19 @@ def judge(catalog, found: dict[str, str], sudo: str, scheduler: dsm.Held | None 
     checks.append(Check("root", sudo, found.get("user") == "root",
                         "the SSH account must become root: sudo (MARKETPLACE_SUDO_PASSWORD) or root"))
     return checks
+
+
+def published_ports(text: str) -> set[int]:
+    """The host ports in `docker ps --format {{.Ports}}` lines ("127.0.0.1:3201-3205->3201-3205/tcp,
+    [::]:80->80/tcp, 8080/tcp": a run of ports is a range; an unpublished port has no "->")."""
+    found: set[int] = set()
+    for item in re.split(r"[,\s]+", text):
+        host, arrow, _ = item.partition("->")
+        match = re.search(r":(\d+)(?:-(\d+))?$", host) if arrow else None
+        if match:
+            first = int(match.group(1))
+            found.update(range(first, int(match.group(2) or first) + 1))
+    return found
 
 
 def task_scheduler(held: dsm.Held) -> Check:
