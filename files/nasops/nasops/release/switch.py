@@ -5,8 +5,8 @@ old one finish (its old workers exit), and the old container stops. A new contai
 becomes healthy is removed: the old one keeps serving and the release fails (it rolls back).
 
 The description's release.switch names the zero-gap services, the others with the reason they
-are replaced with a gap, and the edge's switch folder. `changed` is the rule that decides which
-containers a converge replaces (Compose's own config hash, and the image), a pure function."""
+are replaced with a gap, and the edge's switch folder. Which containers a converge replaces is
+Compose's to say (`--dry-run up`, read by `recreated`)."""
 
 from __future__ import annotations
 
@@ -17,30 +17,26 @@ from pathlib import Path
 
 from nasops.engine import ONEOFF_LABEL
 
-CONFIG_HASH = "com.docker.compose.config-hash"
 SHUTTING_DOWN = "shutting down"
 
 
 @dataclass(frozen=True)
 class Current:
-    """A service's one running container as the converge finds it."""
+    """A service's running container as the converge finds it."""
 
     service: str
     container: object  # docker.models.containers.Container (or a test's fake)
-    config_hash: str
-    image_id: str
 
 
-def changed(current: Current, desired_hash: str | None, desired_image_id: str | None) -> bool:
-    """Compose would replace this container: its config hash or its image is not the files'."""
-    if desired_hash is None:
-        return False  # the files no longer name it: `up --remove-orphans` removes it
-    return current.config_hash != desired_hash or (desired_image_id is not None and current.image_id != desired_image_id)
-
-
-def parse_hashes(text: str) -> dict[str, str]:
-    """`docker compose config --hash '*'`: one "SERVICE HASH" line per service."""
-    return dict(line.split()[:2] for line in text.splitlines() if len(line.split()) >= 2)
+def recreated(dry_run: str) -> set[str]:
+    """The containers `docker compose --dry-run up` says it would recreate (Compose's own rule:
+    its config hash, with the dependencies as `up` sees them, and the image)."""
+    found = set()
+    for line in dry_run.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[-1] == "Recreate" and "Container" in words:
+            found.add(words[words.index("Container") + 1])
+    return found
 
 
 def health_of(attrs: dict) -> str:
@@ -74,34 +70,23 @@ class Switch:
             lab = c.attrs.get("Config", {}).get("Labels") or {}
             name = lab.get(labels["service"])
             if name and lab.get(ONEOFF_LABEL) != "True":
-                found.setdefault(name, []).append(Current(name, c, lab.get(CONFIG_HASH, ""), c.attrs.get("Image", "")))
+                found.setdefault(name, []).append(Current(name, c))
         return found
 
-    def desired(self) -> dict[str, str]:
-        """Compose's config hash of every service in the files (what `up` compares)."""
-        run = self.compose("config", "--hash", "*", capture=True)
-        return parse_hashes(run.stdout) if run.returncode == 0 else {}
-
     def plan(self) -> tuple[dict[str, Current], list[str]]:
-        """(the zero-gap services to switch -> their old container, the others that will be
-        replaced with a gap)."""
-        hashes = self.desired()
+        """(the zero-gap services `up` would recreate -> their old container, the others it
+        would recreate, which are replaced with a gap)."""
+        run = self.compose("--dry-run", "up", "-d", "--remove-orphans", capture=True)
+        doomed = recreated(run.stdout + run.stderr) if run.returncode == 0 else set()
         switch, gap = {}, []
         for name, running in sorted(self.current().items()):
-            if not any(changed(cur, hashes.get(name), self._image_id(cur.container)) for cur in running):
+            if not any(cur.container.name in doomed for cur in running):
                 continue
             if name in self.zero_gap and len(running) == 1:
                 switch[name] = running[0]
             else:
                 gap.append(name)
         return switch, gap
-
-    def _image_id(self, container) -> str | None:
-        """The ID of the image the container's tag names now (None: unknown)."""
-        try:
-            return self.client.images.get(container.attrs["Config"]["Image"]).id
-        except Exception:  # noqa: BLE001 - gone, or built by this converge's `up`
-            return None
 
     # -- the switch ----------------------------------------------------------------------------
     def __call__(self, failed_file: Path) -> bool:
@@ -114,7 +99,9 @@ class Switch:
         names = sorted(switch)
         t0 = self.clock()
         scale = [arg for name in names for arg in ("--scale", f"{name}=2")]
-        rc = self.compose("up", "-d", "--no-deps", "--no-recreate", *scale, *names).returncode
+        # not --no-deps: Compose would hash the service without its dependencies, and `up`
+        # would then recreate the new container (--no-recreate leaves the running ones be)
+        rc = self.compose("up", "-d", "--no-recreate", *scale, *names).returncode
         new = self._new_containers(switch)
         failed = [n for n in names if n not in new] if rc == 0 else names
         if not failed:
