@@ -130,11 +130,11 @@ def test_a_changed_stateless_service_is_switched_without_a_gap(stack, tmp_path):
     ups = [c for c in calls if c[0] == "up"]
     assert ups == [["up", "-d", "--no-recreate", "--scale", "connector=2", "connector"]]
     edge = [e for e in engine.events if e[0] != "up"]
-    # new beside old and healthy, then the edge pointed at it (checked, reloaded), then the old
-    # one stopped and removed, then the edge back to the service name
-    assert edge == [("edge", "nginx -t -q"), ("edge", "nginx -s reload"),
-                    ("stop", "p-connector-1"), ("remove", "p-connector-1"),
-                    ("edge", "nginx -t -q"), ("edge", "nginx -s reload")]
+    # the edge pinned to the old container, the new one started beside it and healthy, the
+    # edge pointed at the new one, the old one stopped and removed, the edge back to the name
+    reload = [("edge", "nginx -t -q"), ("edge", "nginx -s reload")]
+    assert edge == [*reload, *reload, ("stop", "p-connector-1"), ("remove", "p-connector-1"), *reload]
+    assert [e for e in engine.events if e[0] == "up"] == [("up", "up -d --no-recreate --scale connector=2 connector", True)]
     assert not (stack.root / "edge/conf.d/switch/connector.conf").exists()
     assert set(engine.containers_by_name) == {"p-connector-2", "p-postgres-1", "p-edge-1", "p-kaui-1"}
     text = out.getvalue()
@@ -151,14 +151,18 @@ def test_the_edge_names_the_new_container_while_the_old_one_drains(stack, tmp_pa
     real_exec = edge.exec_run
 
     def exec_run(argv):
-        if argv[:2] == ["nginx", "-s"] and "file" not in seen:
-            seen["file"] = (stack.root / "edge/conf.d/switch/connector.conf").read_text()
-            seen["old_running"] = "p-connector-1" in engine.containers_by_name
+        if argv[:2] == ["nginx", "-s"]:
+            pin = stack.root / "edge/conf.d/switch/connector.conf"
+            seen.setdefault("files", []).append(pin.read_text() if pin.exists() else None)
+            seen.setdefault("old_running", []).append("p-connector-1" in engine.containers_by_name)
         return real_exec(argv)
 
     edge.exec_run = exec_run
     assert Switch(stack, engine, compose, io.StringIO(), io.StringIO(), sleep=lambda s: None)(tmp_path / "failed")
-    assert seen == {"file": "set $upstream p-connector-2;\n", "old_running": True}
+    # the old container by name before the new one exists, the new one by name while the old
+    # one still runs (its requests drain)
+    assert seen["files"] == ["set $upstream p-connector-1;\n", "set $upstream p-connector-2;\n", None]
+    assert seen["old_running"] == [True, True, False]
 
 
 def test_a_new_container_that_never_becomes_healthy_is_removed_and_the_old_one_serves(stack, tmp_path):
@@ -168,7 +172,12 @@ def test_a_new_container_that_never_becomes_healthy_is_removed_and_the_old_one_s
     assert (tmp_path / "failed").read_text() == "connector\n"
     assert "p-connector-1" in engine.containers_by_name and "p-connector-2" not in engine.containers_by_name
     assert ("stop", "p-connector-1") not in engine.events
-    assert not [e for e in engine.events if e[0] == "edge"]  # the edge never switched
+    # the edge was pinned to the old container before the new one started, and let go after
+    # the new one was removed: it never sent a request to it
+    assert [e for e in engine.events if e[0] in ("edge", "remove")] == [
+        ("edge", "nginx -t -q"), ("edge", "nginx -s reload"), ("remove", "p-connector-2"),
+        ("edge", "nginx -t -q"), ("edge", "nginx -s reload")]
+    assert not (stack.root / "edge/conf.d/switch/connector.conf").exists()
     text = err.getvalue()
     assert "gate: connector FAILED: unhealthy" in text
     assert "---- connector: last log lines\nbroken on purpose\n" in text

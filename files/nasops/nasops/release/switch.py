@@ -1,6 +1,6 @@
-"""Zero-gap replacements (Kamal's, within Compose): a changed stateless service's new container
-starts beside the old one and must pass its health check; the edge is then pointed at it by
-name (a file of its config folder, a graceful `nginx -s reload`), the edge's requests to the
+"""Zero-gap replacements (Kamal's, within Compose): the edge addresses a changed stateless
+service's old container by name; its new container starts beside it and must pass its health
+check; the edge is then pointed at the new one by name (a file of its config folder, a graceful `nginx -s reload`), the edge's requests to the
 old one finish (its old workers exit), and the old container stops. A new container that never
 becomes healthy is removed: the old one keeps serving and the release fails (it rolls back).
 
@@ -97,6 +97,11 @@ class Switch:
         if not switch:
             return True
         names = sorted(switch)
+        routed = [n for n in names if self.zero_gap.get(n)]
+        if routed:
+            # the edge addresses the old containers by name first: the new ones join the
+            # service's DNS name as soon as they start, long before they are healthy
+            self._point_edge({n: switch[n].container for n in routed})
         t0 = self.clock()
         scale = [arg for name in names for arg in ("--scale", f"{name}=2")]
         # not --no-deps: Compose would hash the service without its dependencies, and `up`
@@ -109,11 +114,12 @@ class Switch:
         if failed:
             self._report(failed, new)
             self._remove(list(new.values()))
+            if routed:
+                self._clear_edge(routed)
             Path(failed_file).write_text("".join(f"{n}\n" for n in failed))
             self.err.write(f"release: the old containers of {', '.join(names)} keep serving\n")
             return False
         started = self.clock() - t0
-        routed = [n for n in names if self.zero_gap.get(n)]
         drained = self._point_edge({n: new[n] for n in routed}) if routed else 0.0
         self._remove([switch[n].container for n in names])
         if routed:
