@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.staging import ENV, NAS, REPO, STATE, VENV_BIN, Deploy, containers, sh
+from tests.support.staging import ENV, NAS, REPO, STATE, VENV_BIN, Deploy, container_name, containers, sh
 
 pytestmark = pytest.mark.e2e
 SUDOERS = "/etc/sudoers.d/administrators"
@@ -46,7 +46,7 @@ def test_the_nas_is_reached_like_the_nas(staging_stack):
 def test_the_sudo_password_never_shows_in_ps_or_output(staging_stack):
     password = ENV["MARKETPLACE_SUDO_PASSWORD"]
     assert password
-    sh("docker", "rm", "-f", f"{staging_stack.project_name}-edge-1")  # a release to watch
+    sh("docker", "rm", "-f", container_name(staging_stack, "edge"))  # a release to watch
     seen, done = [], threading.Event()
 
     def watch():

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clone import Clone
-from tests.support.staging import ENV, REPO, Deploy, snapshot
+from tests.support.staging import ENV, REPO, Deploy, container_name, snapshot
 
 pytestmark = pytest.mark.e2e
 STAGING = "group_data/staging.py"
@@ -131,8 +131,9 @@ def test_an_image_for_another_architecture_is_refused_before_anything_is_sent(op
 
 def test_a_deploy_naming_a_missing_image_stops_before_anything_changes_then_ship_it(operator, staging_stack,
                                                                                      tmp_path_factory):
-    standin = docker(None, "inspect", "-f", "{{.Config.Image}}", f"{staging_stack.project_name}-condo-1")
+    standin = docker(None, "inspect", "-f", "{{.Config.Image}}", container_name(staging_stack, "condo"))
     standin = standin.stdout.decode().strip()
+    assert standin, "condo's running image"
     image = f"marketplace-e2e/condo:{uuid.uuid4().hex[:8]}"
     clone = Clone(tmp_path_factory.mktemp("ship") / "repo")
     clone.commit("condo from an image built elsewhere", append={STAGING: (
@@ -153,7 +154,7 @@ def test_a_deploy_naming_a_missing_image_stops_before_anything_changes_then_ship
         assert shipped.returncode == 0, shipped.stdout + shipped.stderr
         deployed = clone.deploy()
         assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-2000:]
-        running = docker(None, "inspect", "-f", "{{.Config.Image}}", f"{staging_stack.project_name}-condo-1")
+        running = docker(None, "inspect", "-f", "{{.Config.Image}}", container_name(staging_stack, "condo"))
         assert running.stdout.decode().strip() == image
     finally:
         assert Deploy().rc == 0  # staging back to its own catalog

@@ -15,7 +15,7 @@ import yaml
 
 from tests.support.clone import Clone
 from tests.support.fake_cloudflare import ACCOUNT, TOKEN, TUNNEL, FakeCloudflare
-from tests.support.staging import Deploy, changed_operations
+from tests.support.staging import Deploy, changed_operations, container_name, containers
 from tests.support.wattsun import CONTAINER, METRICS, docker, started_at, wait_ready
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +46,7 @@ def test_shared_mode_installs_the_block_once_and_restarts_the_tunnel_only_then(c
     assert "# BEGIN marketplace-staging" in installed
     assert installed.index("# BEGIN") < installed.index("  - hostname: wattsun.co.ke")  # ours first
     assert started_at() != before and wait_ready()
-    assert f"{staging_stack.project_name}-cloudflared-1" not in docker("ps", "-a", "--format", "{{.Names}}")
+    assert "cloudflared" not in containers(staging_stack)
     # Our rules point at the edge's tunnel port, published for the other site's cloudflared: the
     # one port where X-Forwarded-* are passed on; the edge's own port still sets them itself.
     origin = f"http://127.0.0.1:{3180 + staging_stack.port_offset}"
@@ -118,10 +118,10 @@ def test_remote_mode_needs_the_token_then_pushes_the_ingress_once(clone, fake_ap
     assert pushed[0] == {"hostname": "boma.localhost", "path": "^/billing(/|$)", "service": "http://edge:8080"}
     assert pushed[-1] == {"service": "http_status:404"}
     assert TOKEN not in output(first) and "operator-connector-token" not in output(first)
-    env = docker("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
-                 f"{staging_stack.project_name}-cloudflared-1")
+    cloudflared = container_name(staging_stack, "cloudflared")
+    env = docker("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", cloudflared)
     assert "TUNNEL_TOKEN=operator-connector-token-0123456789" in env
-    assert "--config" not in docker("inspect", "-f", "{{json .Args}}", f"{staging_stack.project_name}-cloudflared-1")
+    assert "--config" not in docker("inspect", "-f", "{{json .Args}}", cloudflared)
     fake_api.requests.clear()
     again = clone.deploy()
     assert again.returncode == 0 and changed_operations(output(again)) == 0, output(again)[-3000:]

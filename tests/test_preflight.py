@@ -76,3 +76,15 @@ def test_the_ports_the_stacks_containers_hold(ports, held):
     from deploys.target.preflight import published_ports
 
     assert published_ports(ports) == held
+
+
+def test_a_port_the_edge_relays_is_named_by_its_app(group_data):
+    from deploys.catalog import load
+
+    catalog = load("e2e", group_data("e2e", "extends = ['staging']\n"))
+    connector = catalog.services["connector"]
+    assert connector.relayed, "staging's connector is released without a gap: the edge holds its port"
+    found = {"listening": str(connector.host_port), "ours": ""}
+    check = next(c for c in preflight.judge(catalog, found, "root") if c.name == "host ports")
+    assert not check.ok
+    assert f"{connector.host_port} (connector) is held by another program" in check.found

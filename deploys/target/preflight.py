@@ -82,7 +82,7 @@ def judge(catalog, found: dict[str, str], sudo: str, scheduler: dsm.Held | None 
                         "memory"))
     listening = {int(p) for p in found.get("listening", "").split() if p.isdigit()}
     ours = published_ports(found.get("ours", ""))
-    wanted = {port: name for name, svc in catalog.services.items() for port in svc.published}
+    wanted = held_ports(catalog)
     taken = sorted(p for p in wanted if p in listening and p not in ours)
     checks.append(Check("host ports", "free" if not taken else
                         ", ".join(f"{p} ({wanted[p]}) is held by another program" for p in taken),
@@ -92,6 +92,15 @@ def judge(catalog, found: dict[str, str], sudo: str, scheduler: dsm.Held | None 
     checks.append(Check("root", sudo, found.get("user") == "root",
                         "the SSH account must become root: sudo (MARKETPLACE_SUDO_PASSWORD) or root"))
     return checks
+
+
+def held_ports(catalog) -> dict[int, str]:
+    """Each host port the stack publishes, named by the service it serves (a port the edge relays
+    is its app's: the operator moves it with that service's host_port)."""
+    wanted = {port: name for name, svc in catalog.services.items() for port in svc.published}
+    for svc in catalog.services.values():
+        wanted.update({host_port: app for host_port, app, _ in svc.relays})
+    return wanted
 
 
 def published_ports(text: str) -> set[int]:

@@ -69,7 +69,7 @@ def container_name(catalog, service: str) -> str:
     out = sh("docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=com.docker.compose.project={catalog.project_name}",
              "--filter", f"label=com.docker.compose.service={service}", "--filter", "label=com.docker.compose.oneoff=False").stdout.split()
     assert out, f"no container of {service}"
-    return sorted(out)[-1]
+    return max(out, key=lambda name: int(name.rpartition("-")[2]) if name.rpartition("-")[2].isdigit() else 0)
 
 
 def run_checks(catalog) -> subprocess.CompletedProcess:
