@@ -42,6 +42,9 @@ EDGE_CONF = "edge/conf.d"
 # Where a zero-gap release points the edge at a service's new container (SERVICE.conf: one
 # nginx `set $upstream`), written by the NAS-side program only while it switches.
 EDGE_SWITCH = EDGE_CONF + "/switch"
+# The hash of the edge's configuration it has loaded (Compose: a change to EDGE_CONF alone is a
+# graceful `nginx -s reload`, not a new container), written by the NAS-side program.
+EDGE_LOADED = "edge/loaded-config"
 CLOUDFLARED = "cloudflared"
 DSM_TASKS = "dsm/tasks.json"
 # The off-NAS copy's remote host keys (backup.offsite.known_hosts).

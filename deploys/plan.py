@@ -75,6 +75,9 @@ class Desired:
     # DSM Task Scheduler tasks (deploys/render/dsm.py), and the prefix that makes a task ours
     dsm_tasks: tuple[dsm.Task, ...] = ()
     project: str = ""
+    # the hash of the edge's configuration it must have loaded (render.edge_config_sha; "":
+    # the edge's config is part of its container's config hash)
+    edge_config: str = ""
 
     @classmethod
     def of(cls, catalog: Catalog, files: dict[str, ManagedFile]) -> Desired:
@@ -105,6 +108,7 @@ class Desired:
             allowed_shares=tuple(catalog.allow_in_exported_share),
             dsm_tasks=tuple(dsm.desired(catalog)),
             project=catalog.project_name,
+            edge_config=render.edge_config_sha(catalog, files),
         )
 
     @property
@@ -264,6 +268,11 @@ def _converge(desired: Desired, state: TargetState, secrets_current: bool) -> li
             found.append(Change("converge", name, f"runs {container.image}, catalog says {image}"))
         elif container.config_hash != config:
             found.append(Change("converge", name, "its configuration differs from the catalog"))
+    edge = state.containers.get("edge")
+    if desired.edge_config and edge and edge.ok and state.edge_loaded != desired.edge_config and not any(
+            c.subject == "edge" for c in found):
+        found.append(Change("converge", "edge", "its configuration changed: loaded by a graceful reload "
+                                                "(no new container)"))
     for name in sorted(set(state.containers) - set(desired.containers)):
         found.append(Change("converge", name, "container not in the catalog (removed as an orphan)"))
     if not found:  # containers as declared: do their routes answer?

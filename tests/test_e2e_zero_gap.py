@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.clone import Clone
 from bench.loops import RequestLoops
-from tests.support.staging import container_name, healthy
+from tests.support.staging import changed_operations, container_name, healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -73,6 +73,31 @@ def test_a_release_of_every_stateless_service_fails_no_request(staging_stack, cl
         assert figures["requests"] > 0, name
         assert figures["errors"] == [], f"{name}: {figures}"
     assert healthy(staging_stack)
+
+
+def test_a_release_of_the_edges_configuration_keeps_its_container_and_fails_no_request(staging_stack, clone):
+    """The edge holds the stack's ports, so two of it cannot run: a change to its configuration
+    alone is loaded by a graceful reload (its old workers finish what they serve)."""
+    edge = container_id(staging_stack, "edge")
+    clone.commit("zero gap: the edge's configuration alone", append={STAGING: (
+        '\nroutes = {"condo": {"max_body_size": "31m"}}\n')})
+    with loops_for(staging_stack) as loops:
+        result = clone.deploy()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    print(json.dumps(loops.figures(), indent=1))
+    log = release_log(staging_stack)
+    assert "release: edge loaded its new configuration without a gap (nginx -s reload)" in log, log
+    assert "edge is replaced with a gap" not in log
+    assert container_id(staging_stack, "edge") == edge
+    loaded = subprocess.run(["docker", "exec", container_name(staging_stack, "edge"), "nginx", "-T"],
+                            capture_output=True, text=True, check=True).stdout
+    assert "client_max_body_size 31m;" in loaded
+    for name, figures in loops.figures().items():
+        assert figures["requests"] > 0, name
+        assert figures["errors"] == [], f"{name}: {figures}"
+    again = clone.deploy()
+    assert again.returncode == 0 and changed_operations(again.stdout + again.stderr) == 0, again.stdout[-3000:]
 
 
 def test_a_release_whose_new_container_never_becomes_healthy_fails_no_request(staging_stack, clone):

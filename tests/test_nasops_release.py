@@ -285,7 +285,8 @@ def converge_of(stack, commands_run, steps_done):
                  steps={"databases": lambda: steps_done.append("databases") or True,
                         "tenant": lambda: steps_done.append("tenant") or True,
                         "stack_deploy": lambda failed, dbs: steps_done.append(("stack", failed.name, dbs)) or True,
-                        "switch": lambda failed: steps_done.append("switch") or True})
+                        "switch": lambda failed: steps_done.append("switch") or True,
+                        "reload": lambda failed: steps_done.append("reload") or True})
     c.gate = lambda failed_file: steps_done.append("gate") or True
     return c
 
@@ -302,7 +303,7 @@ def test_compose_converge_order_databases_tasks_apps_gate_tenant(site, tmp_path)
     assert run.argvs == [[compose, "up", "-d", "--wait", "--wait-timeout", "120", "postgres"],
                          [compose, "run", "--rm", "--no-deps", "-T", "killbill", "migrate", "--yes"],
                          [compose, "up", "-d", "--remove-orphans"]]
-    assert done == ["databases", "switch", "gate", "tenant"]
+    assert done == ["databases", "switch", "reload", "gate", "tenant"]
     assert (tasks / "killbill-migrate.log").read_text() == "task output\n"
 
 

@@ -203,3 +203,52 @@ def test_nothing_changed_nothing_is_started(stack, tmp_path):
     out = io.StringIO()
     assert Switch(stack, engine, compose, out, io.StringIO())(tmp_path / "failed")
     assert [c for c in calls if c[0] == "up"] == [] and out.getvalue() == ""
+
+
+def edge_world(stack, loaded=None, refuse=False):
+    """A running edge, the description's hash of its config folder, and what it last loaded."""
+    stack.raw["release"]["switch"]["edge"].update(config_sha="c0ffee02", loaded="edge/loaded-config")
+    engine = FakeEngine(stack.project)
+    edge = engine.add("p-edge-1", "edge", "same")
+    if refuse:
+        edge.exec_run = lambda argv: (engine.events.append(("edge", " ".join(argv))) or
+                                      (1, b"nginx: [emerg] unknown directive \"proxy_pas\""))
+    record = stack.root / "edge/loaded-config"
+    if loaded:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(loaded + "\n")
+    return engine, record
+
+
+def test_the_edges_changed_configuration_is_loaded_by_a_graceful_reload_not_a_new_container(stack, tmp_path):
+    engine, record = edge_world(stack, loaded="c0ffee01")
+    out, err = io.StringIO(), io.StringIO()
+    assert Switch(stack, engine, None, out, err).reload_config(tmp_path / "failed")
+    assert engine.events == [("edge", "nginx -t -q"), ("edge", "nginx -s reload")]  # checked, then reloaded
+    assert record.read_text() == "c0ffee02\n"
+    assert set(engine.containers_by_name) == {"p-edge-1"}  # the same container serves
+    assert "edge loaded its new configuration without a gap" in out.getvalue()
+
+
+def test_a_loaded_configuration_is_not_reloaded_again(stack, tmp_path):
+    engine, record = edge_world(stack, loaded="c0ffee02")
+    out = io.StringIO()
+    assert Switch(stack, engine, None, out, io.StringIO()).reload_config(tmp_path / "failed")
+    assert engine.events == [] and out.getvalue() == ""
+
+
+def test_a_configuration_the_edge_refuses_fails_the_release_and_is_not_recorded(stack, tmp_path):
+    engine, record = edge_world(stack, loaded="c0ffee01", refuse=True)
+    err = io.StringIO()
+    assert not Switch(stack, engine, None, io.StringIO(), err).reload_config(tmp_path / "failed")
+    assert engine.events == [("edge", "nginx -t -q")]  # never reloaded: it serves what it had
+    assert record.read_text() == "c0ffee01\n"
+    assert (tmp_path / "failed").read_text() == "edge\n"
+    assert "the edge refused `nginx -t -q`" in err.getvalue() and "unknown directive" in err.getvalue()
+
+
+def test_without_a_reloaded_folder_nothing_is_reloaded(stack, tmp_path):
+    engine = FakeEngine(stack.project)
+    engine.add("p-edge-1", "edge", "same")
+    assert Switch(stack, engine, None, io.StringIO(), io.StringIO()).reload_config(tmp_path / "failed")
+    assert engine.events == []

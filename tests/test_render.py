@@ -122,15 +122,34 @@ def test_image_tags_follow_the_build_context_content(local_catalog, tmp_path):
     assert tag_of({"Dockerfile": "FROM base\n", "lib/app.py": "print(1)\n"}) != same
 
 
-def test_a_mounted_config_change_touches_only_its_service(local_catalog, local_files):
-    from deploys.render import config_hash
+def _edited(files, path):
+    files = dict(files)
+    conf = files[path]
+    files[path] = type(conf)(conf.path, conf.content + b"\n# x\n", conf.mode)
+    return files
 
-    files = dict(local_files)
-    before = {n: config_hash(files, s) for n, s in local_catalog.services.items()}
-    conf = files["edge/conf.d/marketplace.conf"]
-    files["edge/conf.d/marketplace.conf"] = type(conf)(conf.path, conf.content + b"\n# x\n", conf.mode)
-    after = {n: config_hash(files, s) for n, s in local_catalog.services.items()}
-    assert {n for n in before if before[n] != after[n]} == {"edge"}
+
+def test_a_mounted_config_change_touches_only_its_service(local_catalog, local_files):
+    from deploys.render import expected_containers
+
+    before = expected_containers(local_catalog, local_files)
+    after = expected_containers(local_catalog, _edited(local_files, "cloudflared/config.yml"))
+    assert {n for n in before if before[n] != after[n]} == {"cloudflared"}
+
+
+def test_the_edges_config_is_reloaded_not_part_of_its_containers_hash(local_catalog, local_files):
+    """On Compose the edge loads a changed config folder by a graceful reload: its container's
+    hash stays, the hash the release records as loaded changes (and is in the description)."""
+    import json
+
+    from deploys.render import edge_config_sha, expected_containers
+
+    edited = _edited(local_files, "edge/conf.d/marketplace.conf")
+    assert expected_containers(local_catalog, edited) == expected_containers(local_catalog, local_files)
+    assert edge_config_sha(local_catalog, edited) != edge_config_sha(local_catalog, local_files)
+    switch = json.loads(local_files["ops/stack.json"].content)["release"]["switch"]
+    assert switch["edge"]["config_sha"] == edge_config_sha(local_catalog, local_files)
+    assert switch["edge"]["loaded"] == "edge/loaded-config"
 
 
 def test_cloudflared_ingress_sends_every_hostname_to_the_edge_and_ends_with_404(local_catalog, local_files):

@@ -248,6 +248,13 @@ class Catalog:
         return inside.split(":")[0] + layout.EDGE_SWITCH[len(layout.EDGE_CONF):] if inside else None
 
     @property
+    def edge_reloads(self) -> str | None:
+        """The edge's config folder when a change to it is loaded by a graceful reload instead of
+        a new container (Compose: the folder is mounted; Swarm's content-named configs update
+        the service instead). None: no such folder."""
+        return layout.EDGE_CONF if self.engine == "compose" and self.edge_switch_dir else None
+
+    @property
     def secret_files(self) -> dict[str, dict[str, str]]:
         """Secret env files, one per service that has secrets: service -> its secret_env."""
         return {name: svc.secret_env for name, svc in self.services.items() if svc.secret_env}

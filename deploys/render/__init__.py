@@ -139,12 +139,13 @@ def render(catalog: Catalog) -> dict[str, ManagedFile]:
         databases = set(ctx["database_services"])
         files[layout.SWARM_DATABASES] = ManagedFile(layout.SWARM_DATABASES, stack.render(databases).encode(), 0o644)
     else:
-        add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s))
+        add(COMPOSE_FILE, "docker-compose.yml.j2", config_hash=lambda s: config_hash(files, s, reloaded(catalog, s)))
     add(layout.script("release"), "scripts/release.sh.j2", 0o755)
     # Last of all: the description, which names every managed file (a release records and a
     # rollback restores them all, the description too).
     files[layout.STACK_DESCRIPTION] = ManagedFile(
-        layout.STACK_DESCRIPTION, stack_description.render(catalog, sorted([*files, layout.STACK_DESCRIPTION])), 0o644)
+        layout.STACK_DESCRIPTION, stack_description.render(catalog, sorted([*files, layout.STACK_DESCRIPTION]),
+                                                           edge_config_sha(catalog, files)), 0o644)
     return files
 
 
@@ -162,18 +163,44 @@ def ddl_files(catalog: Catalog) -> dict[str, dict[str, str]]:
 
 def expected_containers(catalog: Catalog, files: dict[str, ManagedFile]) -> dict[str, tuple[str, str]]:
     """service -> (image tag, config hash) its running container must carry."""
-    return {name: (image_tag(catalog, svc), config_hash(files, svc))
+    return {name: (image_tag(catalog, svc), config_hash(files, svc, reloaded(catalog, svc)))
             for name, svc in catalog.services.items()}
 
 
-def config_hash(files: dict[str, ManagedFile], service: Service) -> str:
+def _under(folder: str, path: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
+
+
+def config_hash(files: dict[str, ManagedFile], service: Service, reloaded_folder: str | None = None) -> str:
     """Hash of a service's definition and of the managed files under the folders it mounts:
-    the running container carries it as a label, so drift from the catalog is visible."""
+    the running container carries it as a label, so drift from the catalog is visible. The
+    folder it reloads without a restart (reloaded_folder) is left out: a change there is
+    loaded by the release (edge_config_sha), the container stays."""
     digest = hashlib.sha256(repr(service).encode())
     for source in sorted(service.volumes):
-        for path in sorted(p for p in files if p.startswith(source.rstrip("/") + "/")):
+        if source == reloaded_folder:
+            continue
+        for path in sorted(p for p in files if _under(source, p)):
             digest.update(path.encode() + b"\0" + files[path].content)
     return digest.hexdigest()[:12]
+
+
+def reloaded(catalog: Catalog, service: Service) -> str | None:
+    """The folder of a service's own config it loads by a graceful reload (the edge's, on
+    Compose), None for every other service."""
+    return catalog.edge_reloads if service.name == "edge" else None
+
+
+def edge_config_sha(catalog: Catalog, files: dict[str, ManagedFile]) -> str:
+    """The hash of the edge's reloaded configuration, as a release records it once loaded
+    (layout.EDGE_LOADED); "" when the edge reloads nothing."""
+    folder = catalog.edge_reloads
+    if not folder:
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in files if _under(folder, p)):
+        digest.update(path.encode() + b"\0" + files[path].content + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def directories(catalog: Catalog, files: dict[str, ManagedFile]) -> list[str]:

@@ -17,8 +17,9 @@ from deploys.render.templates import edge_url
 FORMAT = 1  # bumped when the program must refuse an older description
 
 
-def describe(catalog: Catalog, managed: list[str] | None = None) -> dict:
-    """managed: every file the deploy manages under deploy_root (what a release records)."""
+def describe(catalog: Catalog, managed: list[str] | None = None, edge_config_sha: str = "") -> dict:
+    """managed: every file the deploy manages under deploy_root (what a release records);
+    edge_config_sha: the hash of the edge's reloaded configuration (render.edge_config_sha)."""
     c = catalog
     return {
         "format": FORMAT,
@@ -42,7 +43,7 @@ def describe(catalog: Catalog, managed: list[str] | None = None) -> dict:
         "alerts": _alerts(c),
         "housekeeping": {"folders": list(layout.ROTATED_LOGS), "log_max_kib": c.housekeeping["log_max_kib"],
                          "log_keep": c.housekeeping["log_keep"]},
-        "release": _release(c, managed or []),
+        "release": _release(c, managed or [], edge_config_sha),
         "swarm": _swarm(c) if c.engine == "swarm" else None,
         "secrets": secrets_section(c),
         "sync_jobs": c.sync_jobs,
@@ -55,8 +56,8 @@ def describe(catalog: Catalog, managed: list[str] | None = None) -> dict:
     }
 
 
-def render(catalog: Catalog, managed: list[str] | None = None) -> bytes:
-    return (json.dumps(describe(catalog, managed), indent=1, sort_keys=True) + "\n").encode()
+def render(catalog: Catalog, managed: list[str] | None = None, edge_config_sha: str = "") -> bytes:
+    return (json.dumps(describe(catalog, managed, edge_config_sha), indent=1, sort_keys=True) + "\n").encode()
 
 
 def secrets_section(c: Catalog) -> dict:
@@ -88,24 +89,26 @@ def database_services(c: Catalog) -> list[str]:
     return sorted({db["service"] for db in c.databases.values() if db["service"] in c.services})
 
 
-def _release(c: Catalog, managed: list[str]) -> dict:
+def _release(c: Catalog, managed: list[str], edge_config_sha: str) -> dict:
     """What a release (the program's `release`) converges, runs first, records and keeps."""
     return {"managed": managed, "keep": c.housekeeping["keep_releases"], "wait_timeout_s": c.wait_timeout_s,
             "database_services": database_services(c),
             "tasks": [{"service": s.name, "name": name, "argv": list(argv)}
                       for s in c.services.values() for name, argv in s.release_tasks],
             "secrets_script": layout.script("secrets"),
-            "switch": _switch(c)}
+            "switch": _switch(c, edge_config_sha)}
 
 
-def _switch(c: Catalog) -> dict:
+def _switch(c: Catalog, edge_config_sha: str) -> dict:
     """How a release replaces each service's container (Compose): zero-gap services start beside
     the old container and the edge is pointed at the new one by a file in its config folder;
-    the others are replaced with a gap, for the reason given."""
+    the others are replaced with a gap, for the reason given. The edge's own configuration is
+    loaded by a graceful reload when its hash differs from the one recorded in `loaded`."""
     return {"zero_gap": [{"service": s.name, "routed": bool(s.routes)} for s in c.services.values() if s.zero_gap],
             "gap": {s.name: ("release_switch is \"replace\"" if s.gap_reason is None else s.gap_reason)
                     for s in c.services.values() if not s.zero_gap},
-            "edge": ({"service": "edge", "folder": layout.EDGE_SWITCH, "inside": c.edge_switch_dir}
+            "edge": ({"service": "edge", "folder": layout.EDGE_SWITCH, "inside": c.edge_switch_dir,
+                      "config_sha": edge_config_sha, "loaded": layout.EDGE_LOADED}
                      if c.edge_switch_dir else None),
             "drain_timeout_s": c.drain_timeout_s}
 

@@ -82,6 +82,9 @@ class TargetState:
     unreadable: bool = False
     # DSM's Task Scheduler as the target holds it (not available on a target without DSM).
     dsm: Held = field(default_factory=Held)
+    # The hash of the configuration the edge last loaded (layout.EDGE_LOADED; "" when none is
+    # recorded).
+    edge_loaded: str = ""
     # The newest deploy release: (id, status, its deploy saw the outcome, still running).
     last_release: LastRelease | None = None
     # What the target offers (deploys/target/preflight.py judges it): KEY -> VALUE.
@@ -145,6 +148,7 @@ def parse_state(output: list[str]) -> TargetState:
         if len(parts) == 6:
             service, status, health, image, _image_id, config_hash = parts
             state.containers[service] = ContainerState(service, status, health, image, config_hash)
+    state.edge_loaded = next(iter(lines.get("edge_loaded", [])), "").strip()
     for line in lines.get("last_release", [])[:1]:
         parts = line.split()
         if len(parts) == 4:

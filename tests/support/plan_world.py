@@ -51,6 +51,7 @@ def desired(spec: dict) -> Desired:
         shared_config_file=spec.get("shared_config_file"),
         merge_shared=(lambda current: merged) if merged is not None else None,
         roots=spec.get("roots", {}), allowed_shares=tuple(spec.get("allowed_shares", ())),
+        edge_config=spec.get("edge_config", ""),
     )
 
 
@@ -75,6 +76,8 @@ def state_output(spec: dict) -> list[str]:
               *(now if spec["secrets_written"] else []), "@containers"]
     lines += [f"{name} {status} {health} {image} sha256:0 {config}"
               for name, (status, health, image, config) in spec["containers"].items()]
+    if "edge_loaded" in spec:
+        lines += ["@edge_loaded", *([spec["edge_loaded"]] if spec["edge_loaded"] else [])]
     lines += ["@last_release", *([spec["last_release"]] if spec.get("last_release") else [])]
     lines += ["@lock", *([json.dumps(spec["lock"])] if spec.get("lock") else []), "@routes"]
     lines += [f"{name} {code}" for name, code in spec["routes"].items()]

@@ -3,7 +3,7 @@
 Compose: the database servers up and healthy, their databases and users (nasops.databases),
 the release tasks in one-off containers of the new images (a release's, not a rollback's),
 the zero-gap services' new containers beside the old ones (nasops.release.switch), then
-`up -d --remove-orphans`, the health gate (nasops.gate) and Kill Bill's tenant. Swarm:
+`up -d --remove-orphans`, the edge's changed configuration loaded by a graceful reload, the health gate (nasops.gate) and Kill Bill's tenant. Swarm:
 nasops.swarm_stack deploys the database servers, their databases, then everything (it waits
 for Swarm's own update and rollback), then the same gate and tenant. Compose is the plugin the NAS ships, its
 binary mounted by scripts/ops.sh (NASOPS_COMPOSE); the commands' argv hold names only."""
@@ -43,6 +43,8 @@ class Converge:
             "stack_deploy": lambda failed_file, databases_only: swarm_stack.StackDeploy(
                 self.stack, client, self.out, self.err)(failed_file, databases_only),
             "switch": lambda failed_file: Switch(self.stack, client, self._compose_run, self.out, self.err)(failed_file),
+            "reload": lambda failed_file: Switch(self.stack, client, self._compose_run, self.out,
+                                                 self.err).reload_config(failed_file),
             **(steps or {})}
 
     def _command(self, argv: list[str], **kw) -> int:
@@ -92,7 +94,7 @@ class Converge:
             return False
         if not self.steps["switch"](failed_file):
             return False
-        return (self.compose("up", "-d", "--remove-orphans") == 0
+        return (self.compose("up", "-d", "--remove-orphans") == 0 and self.steps["reload"](failed_file)
                 and self.gate(failed_file) and self._tenant())
 
     def _tenant(self) -> bool:

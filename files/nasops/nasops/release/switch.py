@@ -3,6 +3,8 @@ service's old container by name; its new container starts beside it and must pas
 check; the edge is then pointed at the new one by name (a file of its config folder, a graceful `nginx -s reload`), the edge's requests to the
 old one finish (its old workers exit), and the old container stops. A new container that never
 becomes healthy is removed: the old one keeps serving and the release fails (it rolls back).
+The edge itself keeps its container when only its configuration changed: the release loads it by
+a graceful reload (`reload_config`: its old workers finish what they serve).
 
 The description's release.switch names the zero-gap services, the others with the reason they
 are replaced with a gap, and the edge's switch folder. Which containers a converge replaces is
@@ -231,13 +233,36 @@ class Switch:
         if edge is not None:
             self._reload(edge)
 
-    def _reload(self, edge) -> bool:
+    def _reload(self, edge, then: str = "the old containers stop with a gap") -> bool:
         for argv in (["nginx", "-t", "-q"], ["nginx", "-s", "reload"]):
             code, output = edge.exec_run(argv)
             if code != 0:
                 text = output.decode(errors="replace").strip() if isinstance(output, bytes) else str(output)
-                self.err.write(f"release: the edge refused `{' '.join(argv)}` ({text}): the old containers stop with a gap\n")
+                self.err.write(f"release: the edge refused `{' '.join(argv)}` ({text}): {then}\n")
                 return False
+        return True
+
+    def reload_config(self, failed_file: Path) -> bool:
+        """The edge's configuration loaded without a new container: when the hash of its config
+        folder (the description's) differs from the one recorded as loaded, `nginx -t` then a
+        graceful `nginx -s reload`, and the hash recorded. A refusal fails the release (the
+        edge still serves what it had loaded; the rollback puts the files back)."""
+        want = (self.edge_spec or {}).get("config_sha")
+        if not want:
+            return True
+        record = self.stack.root / self.edge_spec["loaded"]
+        if record.is_file() and record.read_text().strip() == want:
+            return True
+        edge = self._edge()
+        if edge is None or not self._reload(edge, then="it serves the configuration it had loaded"):
+            if edge is None:
+                self.err.write("release: no running edge to load its configuration\n")
+            Path(failed_file).write_text(f"{self.edge_spec['service']}\n")
+            return False
+        tmp = record.with_name(f".{record.name}.tmp")
+        tmp.write_text(want + "\n")
+        tmp.replace(record)
+        self.out.write("release: edge loaded its new configuration without a gap (nginx -s reload)\n")
         return True
 
     @staticmethod
