@@ -55,23 +55,32 @@ def loops_for(catalog) -> RequestLoops:
     return RequestLoops(catalog.bind_address, targets)
 
 
+def deploy_under_loops(catalog, clone) -> tuple[subprocess.CompletedProcess, str, dict]:
+    """The clone's HEAD deployed while the loops run: (the deploy, its output, the loops' figures)."""
+    with loops_for(catalog) as loops:
+        result = clone.deploy()
+    print(json.dumps(loops.figures(), indent=1))
+    return result, result.stdout + result.stderr, loops.figures()
+
+
+def assert_no_request_failed(figures: dict) -> None:
+    for name, figure in figures.items():
+        assert figure["requests"] > 0, name
+        assert figure["errors"] == [], f"{name}: {figure}"
+
+
 def test_a_release_of_every_stateless_service_fails_no_request(staging_stack, clone):
     before = {name: container_id(staging_stack, name) for name in STATELESS}
     clone.commit("zero gap: one setting of every stateless app", append={STAGING: "\nservices = {" + ", ".join(
         f'"{name}": {{"env": {{"E2E_ZERO_GAP": "1"}}}}' for name in STATELESS) + "}\n"})
-    with loops_for(staging_stack) as loops:
-        result = clone.deploy()
-    output = result.stdout + result.stderr
+    result, output, figures = deploy_under_loops(staging_stack, clone)
     assert result.returncode == 0, output[-3000:]
-    print(json.dumps(loops.figures(), indent=1))
     log = release_log(staging_stack)
     assert f"release: {', '.join(sorted(STATELESS))} replaced without a gap" in log, log
     assert "Recreate" not in log  # Compose's own `up` found the new containers as it wants them
     for name in STATELESS:
         assert container_id(staging_stack, name) != before[name], f"{name} was not replaced"
-    for name, figures in loops.figures().items():
-        assert figures["requests"] > 0, name
-        assert figures["errors"] == [], f"{name}: {figures}"
+    assert_no_request_failed(figures)
     assert healthy(staging_stack)
 
 
@@ -81,11 +90,8 @@ def test_a_release_of_the_edges_configuration_keeps_its_container_and_fails_no_r
     edge = container_id(staging_stack, "edge")
     clone.commit("zero gap: the edge's configuration alone", append={STAGING: (
         '\nroutes = {"condo": {"max_body_size": "31m"}}\n')})
-    with loops_for(staging_stack) as loops:
-        result = clone.deploy()
-    output = result.stdout + result.stderr
+    result, output, figures = deploy_under_loops(staging_stack, clone)
     assert result.returncode == 0, output[-3000:]
-    print(json.dumps(loops.figures(), indent=1))
     log = release_log(staging_stack)
     assert "release: edge loaded its new configuration without a gap (nginx -s reload)" in log, log
     assert "edge is replaced with a gap" not in log
@@ -93,9 +99,7 @@ def test_a_release_of_the_edges_configuration_keeps_its_container_and_fails_no_r
     loaded = subprocess.run(["docker", "exec", container_name(staging_stack, "edge"), "nginx", "-T"],
                             capture_output=True, text=True, check=True).stdout
     assert "client_max_body_size 31m;" in loaded
-    for name, figures in loops.figures().items():
-        assert figures["requests"] > 0, name
-        assert figures["errors"] == [], f"{name}: {figures}"
+    assert_no_request_failed(figures)
     again = clone.deploy()
     assert again.returncode == 0 and changed_operations(again.stdout + again.stderr) == 0, again.stdout[-3000:]
 
@@ -106,16 +110,12 @@ def test_a_release_whose_new_container_never_becomes_healthy_fails_no_request(st
         "files/connector/connector.py": (CONNECTOR_LIVE, BROKEN_LIVE)}, append={
         STAGING: 'services = {"connector": {"env": {"E2E_ZERO_GAP": "2"}, '
                  '"health": {"interval_s": 2, "retries": 2, "start_period_s": 2}}}\n'})
-    with loops_for(staging_stack) as loops:
-        result = clone.deploy()
-    output = result.stdout + result.stderr
+    result, output, figures = deploy_under_loops(staging_stack, clone)
     assert result.returncode != 0
     assert "gate: connector FAILED: unhealthy" in output, output[-3000:]
     kept = [line for line in release_log(staging_stack).splitlines() if line.endswith("keep serving")]
     assert kept and "connector" in kept[0], kept
-    print(json.dumps(loops.figures(), indent=1))
-    for name, figures in loops.figures().items():
-        assert figures["errors"] == [], f"{name}: {figures}"
+    assert_no_request_failed(figures)
     assert container_id(staging_stack, "connector") == serving
     assert healthy(staging_stack)
     clone.git("revert", "--no-edit", "HEAD")

@@ -200,6 +200,14 @@ class Handler(BaseHTTPRequestHandler):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["sync"] and len(sys.argv) == 3:
         sys.exit(sync(sys.argv[2]))
-    # PID 1 in its container: SIGTERM (docker stop) must end it, not wait for SIGKILL.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
+    # PID 1 in its container: SIGTERM (docker stop) stops it without waiting for SIGKILL, the
+    # way a release needs: no new connection is taken (a client tries the service's next
+    # address), the requests in flight are answered, then it exits.
+    server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
+    server.daemon_threads = False  # server_close waits for the requests in flight
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stopping.wait()
+    server.shutdown()
+    server.server_close()

@@ -33,6 +33,7 @@ import socket
 import socketserver
 import struct
 import sys
+import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -642,7 +643,20 @@ def serve_http(app, port: int, name: str, address: str = "0.0.0.0") -> None:
             sys.stderr.write(f"[{name} stand-in] {fmt % args}\n")
 
     print(f"[{name} stand-in] listening on :{port} ({STANDIN})", flush=True)
-    ThreadingHTTPServer((address, port), Handler).serve_forever()
+    serve_until_stopped(ThreadingHTTPServer((address, port), Handler))
+
+
+def serve_until_stopped(server: ThreadingHTTPServer) -> None:
+    """Serve until `docker stop`'s SIGTERM, then stop as the real servers do (Tomcat's
+    connector, Node's server.close, PHP-FPM): no new connection is taken (a client's next
+    address is tried), the requests in flight are answered."""
+    server.daemon_threads = False  # server_close waits for the requests in flight
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop.wait()
+    server.shutdown()
+    server.server_close()
 
 
 # -- cloudflared ------------------------------------------------------------------------------
