@@ -3,10 +3,10 @@ engine as a one-node (or, in the tests, two-node) swarm manager, over the local 
 (root at 127.0.0.1:2222). `make test` initialises the swarm itself (tests/support/swarm.py);
 by hand: `docker swarm init --advertise-addr 127.0.0.1`, then
 `docker node update --label-add marketplace.data=true $(docker node ls -q)`, then
-`make deploy TARGET=swarm`. What differs from local is what Swarm needs (docs/OUTGROW.md): a
-smaller stack (the Kill Bill side, the Connector and the edge), no release tasks, published
-ports on every address, and the edge without the status page's folders so it may run a replica
-on every node.
+`make deploy TARGET=swarm`. What differs from local is what Swarm needs (docs/OUTGROW.md): the
+apps reached through the edge only (Swarm publishes a port on every address of a node), the edge
+published on every node, and no status page yet (its snapshot is a folder of the data node:
+the edge would have to run there only).
 """
 
 extends = ["local"]
@@ -17,20 +17,11 @@ deploy_root = "/var/lib/marketplace/swarm"
 backup_dir = "/var/lib/marketplace/backups/swarm"
 port_offset = 300
 
-services = {
-    "killbill": {"release_tasks": {"ddl-check": None}, "host_port": None},
-    "connector": {"host_port": None},
-    "kaui": {"enabled": False},
-    "condo": {"enabled": False},
-    "cocorico": {"enabled": False},
-    "cocorico-mysql": {"enabled": False},
-    "cocorico-mongo": {"enabled": False},
-    "cloudflared": {"enabled": False},
-    # Swarm publishes on every address of a node (no host_ip): the edge alone is published.
-    "edge": {"public": True},
-}
-routes = {"marketplace": None, "kaui": None, "condo": None}
-killbill_tenant = {"kaui_service": None}
-# The status page's snapshot is a folder of the data node: without it the edge has no bind mount.
+# Swarm publishes on every address of a node (no host_ip): the edge alone is published, the
+# apps are reached through it.
+services = {name: {"host_port": None} for name in ("killbill", "connector", "kaui", "condo", "cocorico")}
+services["edge"] = {"public": True}
 monitoring = {"enabled": False}
-swarm = {"replicas": {"edge": 2}}
+# The edge on every node (one each: it publishes the port); Kill Bill, whose state is in
+# PostgreSQL, on two (Swarm moves a lost node's task to another).
+swarm = {"replicas": {"edge": 2, "killbill": 2}}

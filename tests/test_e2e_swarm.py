@@ -1,14 +1,17 @@
 """The Swarm target end to end, on two nodes (tests/support/swarm.py): `make deploy TARGET=swarm`
-as the README says, the edge's replicas on both nodes answering through either node's address,
-no secret in any service's spec, a second deploy that changes nothing, a change rolled, and a bad
-image Swarm itself rolls back (its update's failure_action) while the release goes back to the
-good one. Then the swarm is taken down: this engine leaves it, node 2 and its namespace go."""
+as the README says, the whole stack of the NAS's catalog with the edge's replicas on both nodes
+answering every route through either node's address, the release tasks run once in one-off
+containers (a failing one stops the release before any app rolls), no secret in any service's
+spec, a second deploy that changes nothing, a change rolled, and a bad image Swarm itself rolls
+back (its update's failure_action) while the release goes back to the good one. Then the swarm is taken down: this engine leaves it, node 2 and its namespace go."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from deploys import catalog as catalog_mod
 from bench import changed_operations
 from tests.support.clone import Clone
 from tests.support.staging import REPO
-from tests.support.swarm import MANAGER, NODE2, TwoNodeSwarm, sh
+from tests.support.swarm import MANAGER, NODE2, NODE2_NETNS, NODE2_SOCKET, TwoNodeSwarm, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +37,8 @@ def swarm():
 def nodes(swarm):
     two = TwoNodeSwarm(swarm)
     two.up()
-    two.load_image("edge")  # no registry: the edge's replica on node 2 needs its image there
+    for service in ("edge", "killbill"):  # no registry: their replicas on node 2 need their images there
+        two.load_image(service)
     yield two
     two.down()
     assert "swnode2" not in sh("ip", "netns", "list").stdout
@@ -83,8 +87,9 @@ def test_make_deploy_puts_the_edge_on_both_nodes_and_it_answers_through_either(s
     for address in (NODE2, MANAGER, "127.0.0.1"):
         answer = health(address, swarm)
         assert answer.status_code == 200, (address, answer.text[:500])
-    for service in ("postgres", "killbill", "connector"):  # with data or not published: the data node
+    for service in ("postgres", "connector", "condo"):  # with data, or not spread: the data node
         assert [a for a, _ in nodes.tasks(service)] == [MANAGER], service
+    assert sorted(a for a, _ in nodes.tasks("killbill")) == [MANAGER, NODE2]  # swarm.replicas
 
 
 def test_no_secret_reaches_a_service_spec_nor_the_stack_file(swarm, deployed):
@@ -117,6 +122,55 @@ def test_a_change_is_rolled_into_the_running_service(swarm, clone):
     assert health(MANAGER, swarm).status_code == 200
 
 
+def current_release(swarm) -> Path:
+    return release_dir(swarm) / (release_dir(swarm) / "current").read_text().strip()
+
+
+def test_the_whole_stack_answers_through_the_edge_on_either_node(swarm, nodes, deployed):
+    for service in swarm.services:
+        assert [state for _, state in nodes.tasks(service)] and all(
+            state == "running" for _, state in nodes.tasks(service)), (service, nodes.tasks(service))
+    port = next(iter(swarm.services["edge"].published))
+    for route in swarm.routes:
+        svc = swarm.services[route.service]
+        for address in (MANAGER, NODE2):
+            answer = requests.get(f"http://{address}:{port}{svc.health_url}", headers={"Host": svc.health_host},
+                                  timeout=10)
+            assert answer.status_code == svc.health.http_status, (route.service, address, answer.text[:300])
+    first = sorted(p for p in release_dir(swarm).iterdir() if p.is_dir() and p.name[:1].isdigit())[0]
+    log = (first / "apply.log").read_text()
+    assert "tenant: created" in log and "to Kaui, for" in log, log[-3000:]  # Kill Bill's tenant, on Kaui's screens
+
+
+def test_release_tasks_ran_once_before_the_apps_in_one_off_containers(swarm, deployed):
+    tasks = current_release(swarm) / "tasks"
+    assert sorted(p.name for p in tasks.iterdir()) == ["cocorico-schema-update.log", "condo-migrate.log",
+                                                       "killbill-ddl-check.log"]
+    assert "DDL present" in (tasks / "killbill-ddl-check.log").read_text()
+    postgres = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={swarm.project_name}_postgres").stdout.split()
+    applied = sh("docker", "exec", postgres[0], "psql", "-U", "postgres", "-d", "condo", "-Atc",
+                 "SELECT name FROM standin_migrations").stdout.split()
+    assert applied == ["0001_initial"]  # with condo's secret env, on its networks
+    assert not sh("docker", "ps", "-aq", "--filter", "label=marketplace.release-task").stdout.split()  # removed
+
+
+def test_a_failing_release_task_stops_the_release_before_any_app_rolls(swarm, clone):
+    good = (release_dir(swarm) / "last-good").read_text().strip()
+    before = {name: service_spec(swarm, name)["TaskTemplate"]["ContainerSpec"] for name in ("condo", "kaui")}
+    clone.commit("swarm: a migration that fails", append={SWARM: (
+        'services["condo"].update({"env": {"E2E_TASK": "1"}, "release_tasks": {"migrate": ["standin", "task", "no-such-task"]}})\n'
+        'services["kaui"].update({"env": {"E2E_TASK": "1"}})\n')})
+    result = clone.deploy()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "release: task condo/migrate FAILED" in output, output[-4000:]
+    assert f"rolled back: running now is release {good}, healthy" in output, output[-4000:]
+    for name, spec in before.items():  # no app rolled
+        assert service_spec(swarm, name)["TaskTemplate"]["ContainerSpec"] == spec, name
+    assert health(MANAGER, swarm).status_code == 200
+    clone.git("revert", "--no-edit", "HEAD")
+
+
 def test_a_bad_image_is_rolled_back_by_swarm_and_the_release_by_the_deploy(swarm, clone, tmp_path):
     good = (release_dir(swarm) / "last-good").read_text().strip()
     image = service_spec(swarm, "killbill")["TaskTemplate"]["ContainerSpec"]["Image"]
@@ -133,3 +187,50 @@ def test_a_bad_image_is_rolled_back_by_swarm_and_the_release_by_the_deploy(swarm
     assert (release_dir(swarm) / "current").read_text().strip() == good
     assert service_spec(swarm, "killbill")["TaskTemplate"]["ContainerSpec"]["Image"] == image
     assert health(MANAGER, swarm).status_code == 200
+
+
+def routes_answer(swarm, address: str) -> bool:
+    port = next(iter(swarm.services["edge"].published))
+    for route in swarm.routes:
+        svc = swarm.services[route.service]
+        try:
+            answer = requests.get(f"http://{address}:{port}{svc.health_url}", headers={"Host": svc.health_host}, timeout=3)
+        except requests.RequestException:
+            return False
+        if answer.status_code != svc.health.http_status:
+            return False
+    return True
+
+
+def test_a_lost_worker_its_tasks_move_and_the_routes_answer_through_the_data_node(swarm, nodes, deployed):
+    """Node 2 lost as a power cut loses it (its engine, containerd and every container killed, no
+    clean leave): its Kill Bill task moves to the manager, every route answers through the
+    manager, the data node's services keep their data. Last of the module: node 2 stays down."""
+    postgres = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={swarm.project_name}_postgres").stdout.split()
+    rows = "SELECT name FROM standin_migrations"
+    before = sh("docker", "exec", postgres[0], "psql", "-U", "postgres", "-d", "condo", "-Atc", rows).stdout
+    node2 = {**os.environ, "DOCKER_HOST": NODE2_SOCKET}
+    ids = sh("docker", "ps", "-q", env=node2).stdout.split()
+    pids = sh("docker", "inspect", "-f", "{{.State.Pid}}", *ids, env=node2).stdout.split() if ids else []
+    t0 = time.monotonic()
+    for pid in [*pids, *sh("ip", "netns", "pids", NODE2_NETNS).stdout.split()]:  # its containers, its engine
+        os.kill(int(pid), signal.SIGKILL)
+    answered, down, moved, streak = None, None, None, 0
+    while time.monotonic() - t0 < 180 and None in (answered, down, moved):
+        now = time.monotonic() - t0
+        streak = streak + 1 if routes_answer(swarm, MANAGER) else 0
+        if answered is None and streak >= 5:  # five rounds in a row: every route, every time
+            answered = now
+        if down is None and "Down" in sh("docker", "node", "ls", "--format", "{{.Status}}").stdout:
+            down = now
+        kill_bill = nodes.tasks("killbill")
+        if moved is None and len(kill_bill) == 2 and all(a == MANAGER and s == "running" for a, s in kill_bill):
+            moved = now
+        time.sleep(0.5)
+    print(json.dumps({"routes_answer_again_s": answered, "node_down_after_s": down,
+                      "killbill_rescheduled_after_s": moved}))
+    assert answered is not None, "the routes did not answer through the manager again"
+    assert down is not None, "Swarm never marked node 2 down"
+    assert moved is not None, nodes.tasks("killbill")
+    assert sh("docker", "exec", postgres[0], "psql", "-U", "postgres", "-d", "condo", "-Atc", rows).stdout == before
+    assert nodes.tasks("postgres") == [(MANAGER, "running")]

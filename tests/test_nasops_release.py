@@ -286,7 +286,9 @@ def converge_of(stack, commands_run, steps_done):
                         "tenant": lambda: steps_done.append("tenant") or True,
                         "stack_deploy": lambda failed, dbs: steps_done.append(("stack", failed.name, dbs)) or True,
                         "switch": lambda failed: steps_done.append("switch") or True,
-                        "reload": lambda failed: steps_done.append("reload") or True})
+                        "reload": lambda failed: steps_done.append("reload") or True,
+                        "one_off": lambda task, log: steps_done.append(("task", task["name"])) or (
+                            log.write_text("one-off output\n") and (4 if task["name"] == "broken" else 0))})
     c.gate = lambda failed_file: steps_done.append("gate") or True
     return c
 
@@ -357,6 +359,40 @@ def test_swarm_converge_deploys_the_database_servers_first(site):
     assert converge(site.path("releases") / "R" / "failed-services")
     assert run.argvs == []
     assert done[:4] == [("stack", "failed-services", True), "databases", ("stack", "failed-services", False), "gate"]
+
+
+def test_swarm_converge_runs_the_release_tasks_after_the_databases_before_the_apps(site):
+    site.raw["engine"] = "swarm"
+    site.raw["release"].update(database_services=["postgres"],
+                               tasks=[{"service": "killbill", "name": "migrate", "argv": ["migrate"]}])
+    run, done = Commands(), []
+    tasks = site.path("releases") / "R" / "tasks"
+    assert converge_of(site, run, done)(tasks.parent / "failed-services", tasks)
+    assert run.argvs == []  # no Compose on a swarm
+    assert done[:5] == [("stack", "failed-services", True), "databases", ("task", "migrate"),
+                        ("stack", "failed-services", False), "gate"]
+    assert (tasks / "killbill-migrate.log").read_text() == "one-off output\n"
+
+
+def test_a_failing_swarm_task_stops_the_release_before_the_apps_roll(site):
+    site.raw["engine"] = "swarm"
+    site.raw["release"].update(database_services=[], tasks=[{"service": "killbill", "name": "broken", "argv": ["x"]},
+                                                            {"service": "condo", "name": "never", "argv": ["y"]}])
+    run, done = Commands(), []
+    converge = converge_of(site, run, done)
+    tasks = site.path("releases") / "R" / "tasks"
+    assert not converge(tasks.parent / "failed-services", tasks)
+    assert done == [("stack", "failed-services", True), ("task", "broken")]  # the apps never rolled
+    assert (tasks.parent / "failed-task").read_text() == "killbill/broken (exit 4)\n"
+    assert "release: task killbill/broken FAILED (exit 4)" in converge.err.getvalue()
+
+
+def test_a_rollbacks_swarm_converge_runs_no_task(site):
+    site.raw["engine"] = "swarm"
+    site.raw["release"].update(database_services=[], tasks=[{"service": "killbill", "name": "migrate", "argv": ["m"]}])
+    run, done = Commands(), []
+    assert converge_of(site, run, done)(site.path("releases") / "R" / "failed-services")
+    assert ("task", "migrate") not in done
 
 
 def test_a_converge_that_raises_is_a_failed_one_and_the_release_rolls_back(site):

@@ -53,14 +53,21 @@ def test_the_entrypoints_are_the_images_own_with_dollars_kept_literal():
 class FakeClient:
     """The Docker SDK's surface a stack deploy uses; services' updates follow `updates`."""
 
-    def __init__(self, nodes=("node1",), images=(), updates=None, replicas=1):
+    def __init__(self, nodes=("node1",), images=(), updates=None, replicas=1, networks=()):
         self.nodes = SimpleNamespace(list=lambda filters: list(nodes))
+        self.network_names, self.made_networks = list(networks), []
+        self.networks = SimpleNamespace(list=lambda filters: [SimpleNamespace(name=n) for n in self.network_names],
+                                        create=self._network)
         self.present, self.built = set(images), []
         self.updates = updates or {}
         self.replicas = replicas
         self.images = SimpleNamespace(get=self._image, build=self._build)
         self.services = SimpleNamespace(get=self._service)
         self.api = SimpleNamespace(tasks=self._tasks)
+
+    def _network(self, name, **kw):
+        self.made_networks.append((name, kw))
+        self.network_names.append(name)
 
     def _image(self, tag):
         if tag not in self.present:
@@ -179,3 +186,22 @@ def test_an_engine_that_is_no_swarm_manager_is_said_so(swarm):
     deploy, _, err = deploy_of(swarm, client, CLI())
     assert not deploy(None)
     assert "not a swarm manager (This node is not a swarm manager.): docker swarm init" in err.getvalue()
+
+
+def test_the_stacks_missing_networks_are_made_as_the_stack_would_before_anything(swarm, tmp_path):
+    """A release's tasks join the networks of their service before the apps that use them are
+    deployed: the networks are made first, attachable, with the stack's namespace label."""
+    project = swarm.project
+    have = [f"{project}_db-postgres"]
+    client, cli = FakeClient(images=every_image(swarm), networks=have), CLI()
+    deploy, out, _ = deploy_of(swarm, client, cli)
+    assert deploy(None, databases_only=True)
+    made = dict(client.made_networks)
+    assert set(made) == {n["name"] for n in swarm.swarm["networks"]} - set(have)
+    web = made[f"{project}_web"]
+    assert web == {"driver": "overlay", "internal": True, "attachable": True, "scope": "swarm",
+                   "labels": {"com.docker.stack.namespace": project}}
+    assert made[f"{project}_public"]["internal"] is False  # the one network with a way out
+    assert f"stack: made the network {project}_web" in out.getvalue()
+    again = FakeClient(images=every_image(swarm), networks=client.network_names)
+    assert deploy_of(swarm, again, CLI())[0](None, databases_only=True) and again.made_networks == []

@@ -103,8 +103,29 @@ def test_secret_env_is_a_swarm_secret_named_by_a_hash_only_the_target_knows(swar
 
 def test_the_databases_file_holds_the_databases_alone(files, swarm):
     databases = yaml.safe_load(files[layout.SWARM_DATABASES].content)
-    assert set(databases["services"]) == {"postgres", "redis"}
+    assert set(databases["services"]) == {"postgres", "redis", "cocorico-mysql", "cocorico-mongo"}
     assert set(databases["networks"]) == {n for n in swarm.networks if n.startswith("db-")}
+
+
+def test_the_whole_stack_is_on_the_swarm_from_the_nas_catalog(swarm):
+    """Nothing of the NAS's stack is left out for Swarm's sake (the status page aside, whose
+    snapshot is a folder of the data node), and the release tasks run there too."""
+    nas = load("local")
+    assert set(swarm.services) == set(nas.services)
+    assert {name for name, s in swarm.services.items() if s.release_tasks} == {
+        name for name, s in nas.services.items() if s.release_tasks}
+    assert [r.service for r in swarm.routes] == [r.service for r in nas.routes]
+
+
+def test_a_release_tasks_one_off_container_can_join_the_stacks_networks(stack, files, swarm):
+    import json
+
+    assert all(net["attachable"] for net in stack["networks"].values())
+    one_off = json.loads(files[layout.STACK_DESCRIPTION].content)["swarm"]["one_off"]
+    assert set(one_off) == {"killbill", "condo", "cocorico"}
+    assert one_off["condo"]["networks"] == [f"{swarm.project_name}_{n}" for n in swarm.networks_of("condo")]
+    assert one_off["condo"]["secret_env_file"] == "secrets/condo.env"
+    assert "PASSWORD" not in json.dumps(one_off["condo"]["environment"])
 
 
 def test_with_env_exports_each_line_literally_and_runs_the_image_command(tmp_path):
@@ -125,7 +146,7 @@ def test_compose_reads_the_stack_file(files, tmp_path):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_bytes(f.content)
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", hash_variable("killbill"): "0" * 12,
-           **{hash_variable(s): "0" * 12 for s in ("connector", "postgres", "redis", "edge")}}
+           **{hash_variable(s): "0" * 12 for s in load("swarm").services}}
     run = subprocess.run(["docker", "compose", "-f", str(tmp_path / layout.COMPOSE_FILE), "config", "-q"],
                          capture_output=True, text=True, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr

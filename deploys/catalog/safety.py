@@ -677,12 +677,6 @@ def swarm(catalog: Catalog, b: Draft) -> None:
         for key in sorted(SWARM_UNSUPPORTED & set(service.compose)):
             b.problem(("services", name, "compose", key), f"`docker stack deploy` does not carry {key} to a service",
                       "drop it for this target, or run the service on engine compose")
-        if service.release_tasks:
-            b.problem(("services", name, "release_tasks"),
-                      "release tasks run in one-off Compose containers, which a swarm target has not",
-                      f"set services = {{{name!r}: {{'release_tasks': "
-                      f"{{{', '.join(f'{t!r}: None' for t in sorted(dict(service.release_tasks)))}}}}}}} in the target "
-                      "and run them by hand before the deploy (docs/OUTGROW.md)")
         if service.published and not service.public:
             b.problem(("services", name, "host_port"),
                       f"Swarm publishes on every address of the node (no host_ip), not only {catalog.bind_address}",

@@ -126,7 +126,20 @@ def _swarm(c: Catalog) -> dict:
                        for s in c.services.values() if s.build],
             "secret_env": [{"service": s.name, "file": layout.secret_env_file(s.name), "variable": hash_variable(s.name),
                             "image": image_tag(c, s), "command": list(s.command) if s.command else None}
-                           for s in c.services.values() if s.secret_env]}
+                           for s in c.services.values() if s.secret_env],
+            "one_off": {s.name: _one_off(c, s, image_tag(c, s)) for s in c.services.values() if s.release_tasks},
+            "networks": [{"name": f"{c.project_name}_{net.name}", "internal": net.internal} for net in c.networks.values()]}
+
+
+def _one_off(c: Catalog, s, image: str) -> dict:
+    """What a release task's one-off container of service s is on a swarm (Compose's `run` reads
+    the same from the compose file): its image (with its own entrypoint), environment, secret env
+    file, the stack's networks it is on and its data folders."""
+    return {"image": image, "environment": dict(s.env),
+            "secret_env_file": layout.secret_env_file(s.name) if s.secret_env else None,
+            "networks": [f"{c.project_name}_{net}" for net in c.networks_of(s.name)],
+            "mounts": [{"source": src, "target": dst.removesuffix(":ro"), "read_only": dst.endswith(":ro")}
+                       for src, dst in sorted(s.data_mounts.items())]}
 
 
 def _route(c: Catalog, route) -> dict:

@@ -24,6 +24,8 @@ What Swarm needs that Compose did not (../shared/FIELD-NOTES.md, verified on Deb
   each of which then needs its image (no registry: `docker save | docker load`, `make ship`).
   Swarm's `failure_action: rollback` puts the previous spec back when a new task fails within
   `swarm.update_monitor_s`.
+- The networks are attachable: a release's tasks (migrations) run in one-off containers on the
+  data node, on the networks of their service (the NAS-side program's swarm_tasks).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class StackFile:
         self.configs, self.secrets = {}, {}
         services = {name: self.service(svc) for name, svc in c.services.items() if only is None or name in only}
         doc = {"version": "3.8", "services": services,
-               "networks": {net.name: {"driver": "overlay", "internal": net.internal}
+               "networks": {net.name: {"driver": "overlay", "internal": net.internal, "attachable": True}
                             for net in c.networks.values()
                             if only is None or any(m in only for m in net.members)}}
         if self.configs:

@@ -25,7 +25,7 @@ from deploys import catalog as catalog_mod
 from deploys.render import image_tag
 from tests.support.staging import REPO
 
-NETNS = "swnode2"
+NETNS = NODE2_NETNS = "swnode2"
 HOST_LINK, NODE_LINK = "sw-h", "sw-n"
 MANAGER, NODE2 = "10.213.0.1", "10.213.0.2"
 DATA_ROOT, RUN = Path("/var/lib/swnode2"), Path("/run/swnode2")

@@ -1,7 +1,8 @@
 """`nasops stack deploy [FAILED_FILE] [--databases]`: Swarm converges the stack on this manager
 (deploys/render/swarm.py says what the stack file holds), the way a release converges Compose.
 
-1. a node with the data label must exist (the pinned services run there only);
+1. a node with the data label must exist (the pinned services run there only), and the stack's
+   networks (a release's tasks join them before the apps that use them are deployed);
 2. the images the stack builds itself are built here when missing (no registry: a replica on
    another node needs its image loaded there, `make ship`);
 3. each secret env file's hash names its Swarm secret (SECRET_HASH_*), so a changed value rolls
@@ -90,7 +91,7 @@ class StackDeploy:
                 Path(failed_file).write_text("".join(f"{name}\n" for name in failed))
 
     def _deploy(self, failed: list[str], databases_only: bool) -> bool:
-        if not (self.data_node() and self.build()):
+        if not (self.data_node() and self.build() and self.networks()):
             return False
         services, stack_file, prune = self.spec["services"], self.spec["stack_file"], ["--prune"]
         if databases_only:  # the database servers alone: the others stay as they run
@@ -146,6 +147,24 @@ class StackDeploy:
                 lines = [str(step.get("stream") or step.get("error") or "") for step in e.build_log]
                 self.err.write(f"stack: the build of {b['tag']} failed: {e.msg}\n" + "".join(lines[-20:]))
                 return False
+        return True
+
+    def networks(self) -> bool:
+        """The stack's networks, each made as `docker stack deploy` makes it (overlay, attachable,
+        its namespace label, so the stack owns it) when missing: a release's tasks join them
+        before the apps that would make them are deployed (the first release)."""
+        namespace = "com.docker.stack.namespace"
+        have = {n.name for n in self.client.networks.list(filters={"label": f"{namespace}={self.stack.project}"})}
+        for net in self.spec.get("networks") or []:
+            if net["name"] in have:
+                continue
+            try:
+                self.client.networks.create(net["name"], driver="overlay", internal=net["internal"], attachable=True,
+                                            scope="swarm", labels={namespace: self.stack.project})
+            except Exception as e:  # noqa: BLE001 - said, and the release stops
+                self.err.write(f"stack: could not make the network {net['name']}: {getattr(e, 'explanation', None) or e}\n")
+                return False
+            self.out.write(f"stack: made the network {net['name']}\n")
         return True
 
     def hashes(self) -> dict[str, str]:

@@ -1,12 +1,14 @@
 """Bringing the engine to the files as they now are: a release's converge, a rollback's too.
 
 Compose: the database servers up and healthy, their databases and users (nasops.databases),
-the release tasks in one-off containers of the new images (a release's, not a rollback's),
-the zero-gap services' new containers beside the old ones (nasops.release.switch), then
-`up -d --remove-orphans`, the edge's changed configuration loaded by a graceful reload, the health gate (nasops.gate) and Kill Bill's tenant. Swarm:
-nasops.swarm_stack deploys the database servers, their databases, then everything (it waits
-for Swarm's own update and rollback), then the same gate and tenant. Compose is the plugin the NAS ships, its
-binary mounted by scripts/ops.sh (NASOPS_COMPOSE); the commands' argv hold names only."""
+the release tasks in one-off containers of the new images (a release's, not a rollback's), the
+zero-gap services' new containers beside the old ones (nasops.release.switch), then `up -d
+--remove-orphans`, the edge's changed configuration loaded by a graceful reload, the health gate
+(nasops.gate) and Kill Bill's tenant. Swarm: nasops.swarm_stack deploys the database servers,
+their databases, the release tasks (one-off containers on this node: nasops.release.swarm_tasks),
+then everything (it waits for Swarm's own update and rollback), then the same gate and tenant.
+Compose is the plugin the NAS ships, its binary mounted by scripts/ops.sh (NASOPS_COMPOSE); the
+commands' argv hold names only."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 from nasops import databases, gate, secrets, swarm_stack, tenant
+from nasops.release.swarm_tasks import OneOff
 from nasops.release.switch import Switch
 from nasops.engine import Engine
 from nasops.probe import Prober
@@ -43,6 +46,7 @@ class Converge:
             "stack_deploy": lambda failed_file, databases_only: swarm_stack.StackDeploy(
                 self.stack, client, self.out, self.err)(failed_file, databases_only),
             "switch": lambda failed_file: Switch(self.stack, client, self._compose_run, self.out, self.err)(failed_file),
+            "one_off": lambda task, log: OneOff(self.stack, client)(task, log),
             "reload": lambda failed_file: Switch(self.stack, client, self._compose_run, self.out,
                                                  self.err).reload_config(failed_file),
             **(steps or {})}
@@ -82,6 +86,7 @@ class Converge:
         if self.stack.engine == "swarm":
             return (self.steps["stack_deploy"](failed_file, True)
                     and (not self.spec["database_services"] or self.steps["databases"]())
+                    and (tasks_dir is None or self.release_tasks(tasks_dir))
                     and self.steps["stack_deploy"](failed_file, False)
                     and self.gate(failed_file) and self._tenant())
         servers = self.spec["database_services"]
@@ -118,8 +123,7 @@ class Converge:
             svc, name = task["service"], task["name"]
             log = tasks_dir / f"{svc}-{name}.log"
             t0 = time.monotonic()
-            with open(log, "wb") as f:
-                rc = self.compose("run", "--rm", "--no-deps", "-T", svc, *task["argv"], stdout=f, stderr=subprocess.STDOUT)
+            rc = self._run_task(task, log)
             if rc != 0:
                 (tasks_dir.parent / "failed-task").write_text(f"{svc}/{name} (exit {rc})\n")
                 self.err.write(f"release: task {svc}/{name} FAILED (exit {rc}); its last lines ({log.relative_to(self.stack.root)}):\n")
@@ -127,3 +131,12 @@ class Converge:
                 return False
             self.out.write(f"release: task {svc}/{name} ok ({int(time.monotonic() - t0)} s)\n")
         return True
+
+    def _run_task(self, task: dict, log: Path) -> int:
+        """One task to its end, its output in log: its exit code. Compose: `run` (a one-off
+        container of the service as the compose file says); Swarm: nasops.release.swarm_tasks."""
+        if self.stack.engine == "swarm":
+            return self.steps["one_off"](task, log)
+        with open(log, "wb") as f:
+            return self.compose("run", "--rm", "--no-deps", "-T", task["service"], *task["argv"], stdout=f,
+                                stderr=subprocess.STDOUT)
