@@ -21,6 +21,9 @@ port_offset = 300
 # apps are reached through it.
 services = {name: {"host_port": None} for name in ("killbill", "connector", "kaui", "condo", "cocorico")}
 services["edge"] = {"public": True}
+# A Swarm task's address has no reverse DNS record: MariaDB (this machine's MySQL stand-in)
+# would wait for the lookup on every connection; the official mysql image skips it already.
+services["cocorico-mysql"] = {"command": ["mariadbd", "--skip-name-resolve"]}
 monitoring = {"enabled": False}
 # The edge on every node (one each: it publishes the port); Kill Bill, whose state is in
 # PostgreSQL, on two (Swarm moves a lost node's task to another).
