@@ -164,7 +164,7 @@ def test_a_failing_release_task_stops_the_release_before_any_app_rolls(swarm, cl
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "release: task condo/migrate FAILED" in output, output[-4000:]
-    assert f"rolled back: running now is release {good}, healthy" in output, output[-4000:]
+    assert f"before any app was switched: release {good} still serves, healthy" in output, output[-4000:]
     for name, spec in before.items():  # no app rolled
         assert service_spec(swarm, name)["TaskTemplate"]["ContainerSpec"] == spec, name
     assert health(MANAGER, swarm).status_code == 200
