@@ -178,7 +178,10 @@ def test_a_bad_image_is_rolled_back_by_swarm_and_the_release_by_the_deploy(swarm
                                          "LABEL org.opencontainers.image.title='broken on purpose (e2e)'\n")
     sh("docker", "build", "-q", "-t", "marketplace-swarm/broken:1.0.0", str(tmp_path))  # no `standin` in it
     clone.commit("swarm: a Kill Bill image that cannot start", append={
-        SWARM: 'services["killbill"].update({"image": "marketplace-swarm/broken:1.0.0", "build": None})\n'})
+        # its release task off: it would run in the broken image first and stop the release
+        # before Swarm sees the image (test_a_failing_release_task_... proves that path)
+        SWARM: 'services["killbill"].update({"image": "marketplace-swarm/broken:1.0.0", "build": None, '
+               '"release_tasks": {"ddl-check": None}})\n'})
     result = clone.deploy()
     output = result.stdout + result.stderr
     assert result.returncode != 0
