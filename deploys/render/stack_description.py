@@ -128,7 +128,12 @@ def _swarm(c: Catalog) -> dict:
                             "image": image_tag(c, s), "command": list(s.command) if s.command else None}
                            for s in c.services.values() if s.secret_env],
             "one_off": {s.name: _one_off(c, s, image_tag(c, s)) for s in c.services.values() if s.release_tasks},
-            "networks": [{"name": f"{c.project_name}_{net.name}", "internal": net.internal} for net in c.networks.values()]}
+            "networks": [{"name": _stack_network(c, net.name), "internal": net.internal} for net in c.networks.values()]}
+
+
+def _stack_network(c: Catalog, name: str) -> str:
+    """A network's name as `docker stack deploy` makes it (the stack's name first)."""
+    return f"{c.project_name}_{name}"
 
 
 def _one_off(c: Catalog, s, image: str) -> dict:
@@ -137,7 +142,7 @@ def _one_off(c: Catalog, s, image: str) -> dict:
     file, the stack's networks it is on and its data folders."""
     return {"image": image, "environment": dict(s.env),
             "secret_env_file": layout.secret_env_file(s.name) if s.secret_env else None,
-            "networks": [f"{c.project_name}_{net}" for net in c.networks_of(s.name)],
+            "networks": [_stack_network(c, net) for net in c.networks_of(s.name)],
             "mounts": [{"source": src, "target": dst.removesuffix(":ro"), "read_only": dst.endswith(":ro")}
                        for src, dst in sorted(s.data_mounts.items())]}
 
