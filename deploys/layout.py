@@ -115,6 +115,16 @@ OPS_SCRIPTS = {"start_all": 0o755, "stop_all": 0o755, "backup": 0o755, "healthch
                "monitor": 0o755, "status": 0o755, "ops": 0o755, "run": 0o755, "tenant": 0o755}
 
 
+# The ops scripts that are one command of the NAS-side program (scripts/NAME.sh runs `ops.sh
+# COMMAND "$@"`): what a swarm's scheduler runs for a `dsm_tasks` entry, without the script.
+PROGRAM_COMMANDS = {"backup": "backup", "healthcheck": "health", "monitor": "monitor", "status": "status",
+                    "sync": "sync", "tenant": "tenant", "ensure_databases": "databases", "secrets": "secrets"}
+# Engine swarm: the stack's service that runs the jobs of `dsm_tasks` (nasops schedule), and
+# what it records of their last runs.
+SCHEDULER = "scheduler"
+SCHEDULE_STATE = f"{MONITOR}/schedule.json"
+
+
 def script(name: str) -> str:
     """The path of an ops script: script("ops") -> scripts/ops.sh."""
     return f"{SCRIPTS}/{name}.sh"

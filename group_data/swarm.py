@@ -5,8 +5,9 @@ by hand: `docker swarm init --advertise-addr 127.0.0.1`, then
 `docker node update --label-add marketplace.data=true $(docker node ls -q)`, then
 `make deploy TARGET=swarm`. What differs from local is what Swarm needs (docs/OUTGROW.md): the
 apps reached through the edge only (Swarm publishes a port on every address of a node), the edge
-published on every node, and no status page yet (its snapshot is a folder of the data node:
-the edge would have to run there only).
+published on every node, no status page yet (its snapshot is a folder of the data node: the
+edge would have to run there only), and the jobs of `dsm_tasks` run by the stack's own
+scheduler service instead of DSM's Task Scheduler.
 """
 
 extends = ["local"]
@@ -28,3 +29,7 @@ monitoring = {"enabled": False}
 # The edge on every node (one each: it publishes the port); Kill Bill, whose state is in
 # PostgreSQL, on two (Swarm moves a lost node's task to another).
 swarm = {"replicas": {"edge": 2, "killbill": 2}}
+# No DSM: the stack's scheduler service runs the jobs (nasops schedule); a node's boot starts the
+# services by their restart policy, and the alerts go to webhooks and mail only.
+dsm_tasks = {"start-on-boot": None}
+alerts = {"dsm_notify": False}

@@ -192,6 +192,41 @@ def test_a_bad_image_is_rolled_back_by_swarm_and_the_release_by_the_deploy(swarm
     assert health(MANAGER, swarm).status_code == 200
 
 
+def scheduler_container(swarm) -> str:
+    [cid] = sh("docker", "ps", "-q", "--filter",
+               f"label=com.docker.swarm.service.name={swarm.project_name}_scheduler").stdout.split()
+    return cid
+
+
+def test_the_jobs_run_without_dsm_by_the_stacks_scheduler_on_the_data_node(swarm, nodes, deployed):
+    """The scheduler service runs dsm_tasks at DSM's times (the status job every minute), and a
+    job run by hand in it (as DSM's "Run") is the same program: the nightly backup, verified in
+    throwaway containers on the data node, the alerts' monitor reading Swarm's tasks on both
+    nodes, a sync through the Connector."""
+    assert nodes.tasks("scheduler") == [(MANAGER, "running")]
+    record = Path(swarm.deploy_root, "logs/monitor/schedule.json")
+    deadline = time.monotonic() + 130
+    while time.monotonic() < deadline:  # the status job's minute comes round
+        if record.is_file() and json.loads(record.read_text()).get("status", {}).get("exit") == 0:
+            break
+        time.sleep(2)
+    else:
+        raise AssertionError(record.read_text() if record.is_file() else "no job ran within 130 s")
+    cid = scheduler_container(swarm)
+    backup = sh("docker", "exec", cid, "python3", "-m", "nasops", "schedule", "run", "backup", check=False)
+    log = Path(swarm.deploy_root, "logs/tasks/backup.log").read_text()
+    assert backup.returncode == 0, log[-4000:]
+    assert "verified in" in log and "schedule: backup ended, exit 0" in log, log[-4000:]
+    backup_id = Path(swarm.backup_dir, "last-verified").read_text().split()[0]
+    assert json.loads(Path(swarm.backup_dir, backup_id, "manifest.json").read_text())["kind"] == "daily"
+    monitor = sh("docker", "exec", cid, "python3", "-m", "nasops", "schedule", "run", "healthcheck", check=False)
+    assert monitor.returncode == 0, Path(swarm.deploy_root, "logs/tasks/healthcheck.log").read_text()[-3000:]
+    state = Path(swarm.deploy_root, "logs/monitor/state").read_text()
+    assert "killbill" in state and "failing" not in state.lower(), state  # both of Kill Bill's tasks counted
+    sync = sh("docker", "exec", cid, "python3", "-m", "nasops", "schedule", "run", "sync-killbill", check=False)
+    assert sync.returncode == 0, Path(swarm.deploy_root, "logs/tasks/sync-killbill.log").read_text()[-3000:]
+
+
 def routes_answer(swarm, address: str) -> bool:
     port = next(iter(swarm.services["edge"].published))
     for route in swarm.routes:

@@ -34,12 +34,44 @@ def stack(files):
 
 
 def test_every_enabled_service_is_a_swarm_service_and_nothing_swarm_ignores_is_left(swarm, stack):
-    assert set(stack["services"]) == set(swarm.services)
+    assert set(stack["services"]) == {*swarm.services, layout.SCHEDULER}
     for name, spec in stack["services"].items():
         assert not SWARM_READS_NOT & set(spec), name
-        assert spec["deploy"]["endpoint_mode"] == "dnsrr", name  # no IPVS on Debian's kernel nor DSM's
         assert spec["labels"][layout.SWARM_SERVICE_LABEL] == name
-    assert all(net["driver"] == "overlay" for net in stack["networks"].values())
+        if name != layout.SCHEDULER:
+            assert spec["deploy"]["endpoint_mode"] == "dnsrr", name  # no IPVS on Debian's kernel nor DSM's
+    networks = dict(stack["networks"])
+    assert networks.pop("host") == {"external": True, "name": "host"}  # the scheduler's: the node's own
+    assert all(net["driver"] == "overlay" for net in networks.values())
+
+
+def test_the_scheduler_runs_the_nas_side_program_once_on_the_data_node_as_ops_sh_runs_it(swarm, stack):
+    from deploys.render import ops_image
+
+    spec = stack["services"][layout.SCHEDULER]
+    assert spec["image"] == ops_image(swarm)[0] and spec["command"] == ["schedule"]
+    assert spec["working_dir"] == swarm.deploy_root and spec["networks"] == ["host"]
+    assert spec["deploy"]["replicas"] == 1
+    assert spec["deploy"]["placement"] == {"constraints": ["node.labels.marketplace.data == true"]}
+    assert spec["deploy"]["update_config"]["order"] == "stop-first"  # never two schedulers
+    binds = {m["source"]: (m["target"], m["read_only"]) for m in spec["volumes"]}
+    assert binds == {"/var/run/docker.sock": ("/var/run/docker.sock", False),
+                     swarm.deploy_root: (swarm.deploy_root, False), swarm.backup_dir: (swarm.backup_dir, False),
+                     "/etc/localtime": ("/etc/localtime", True)}
+    assert int(spec["stop_grace_period"].rstrip("s")) > int(spec["environment"]["NASOPS_STOP_GRACE_S"])
+
+
+def test_the_schedule_is_dsm_tasks_as_the_programs_own_commands(swarm, files):
+    import json
+
+    schedule = {job["key"]: job for job in json.loads(files[layout.STACK_DESCRIPTION].content)["schedule"]}
+    assert "start-on-boot" not in schedule  # swarm.py drops it: Swarm restarts the services
+    assert schedule["backup"] == {"key": "backup", "argv": ["backup", "run", "--kind", "daily"], "at": "03:00",
+                                  "every_min": None, "every_hours": None, "enabled": True,
+                                  "log": "logs/tasks/backup.log"}
+    assert schedule["healthcheck"]["argv"] == ["monitor"] and schedule["healthcheck"]["every_min"] == 5
+    assert schedule["sync-cocorico-listings"]["argv"] == ["sync", "cocorico"]
+    assert set(schedule) == set(swarm.dsm_tasks)
 
 
 def test_memory_limits_are_deploy_resources(swarm, stack):
@@ -120,7 +152,7 @@ def test_the_whole_stack_is_on_the_swarm_from_the_nas_catalog(swarm):
 def test_a_release_tasks_one_off_container_can_join_the_stacks_networks(stack, files, swarm):
     import json
 
-    assert all(net["attachable"] for net in stack["networks"].values())
+    assert all(net["attachable"] for name, net in stack["networks"].items() if name != "host")
     one_off = json.loads(files[layout.STACK_DESCRIPTION].content)["swarm"]["one_off"]
     assert set(one_off) == {"killbill", "condo", "cocorico"}
     assert one_off["condo"]["networks"] == [f"{swarm.project_name}_{n}" for n in swarm.networks_of("condo")]

@@ -689,6 +689,29 @@ def swarm(catalog: Catalog, b: Draft) -> None:
     if catalog.tunnel["mode"] == "shared" and "cloudflared" in b.enabled_raw():
         b.problem(("tunnel", "mode"), "shared is the NAS's other site's cloudflared, a Compose container: a swarm runs its own",
                   "local (a credentials file) or remote (a token)")
+    if layout.SCHEDULER in b.all_raw():
+        b.problem(("services", layout.SCHEDULER), "is the name of the swarm's own scheduler service (its jobs)",
+                  "another name")
+    _swarm_jobs(b)
+
+
+def _swarm_jobs(b: Draft) -> None:
+    """No DSM on a swarm: its scheduler service runs the program's commands at DSM's times."""
+    defaults = b.raw["dsm_task_defaults"]
+    for key, task in b.raw["dsm_tasks"].items():
+        spec = {**defaults, **(task or {})}
+        if task is None or not spec.get("enabled", True):
+            continue
+        if spec.get("on") == "bootup":
+            b.problem(("dsm_tasks", str(key)), "a swarm starts its services itself when a node boots (their restart "
+                      "policy): no boot-up task runs there", f"drop it for this target: dsm_tasks = {{{str(key)!r}: None}}")
+        elif spec.get("script") in layout.OPS_SCRIPTS and spec["script"] not in layout.PROGRAM_COMMANDS:
+            b.problem(("dsm_tasks", str(key), "script"),
+                      f"{spec['script']!r} is a shell script of the NAS; a swarm's scheduler runs the NAS-side program's commands",
+                      f"one of: {', '.join(sorted(layout.PROGRAM_COMMANDS))}")
+    if b.raw["alerts"].get("dsm_notify"):
+        b.problem(("alerts", "dsm_notify"), "a swarm has no DSM to show a desktop notification (synodsmnotify)",
+                  "False (and a webhook or mail in alerts)")
 
 
 # The numbers of the catalog that had no range of their own elsewhere, each with the range that

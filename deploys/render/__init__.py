@@ -19,7 +19,7 @@ from pathlib import Path
 
 from deploys.render import dsm, stack_description
 from deploys import layout
-from deploys.render.swarm import WITH_ENV, StackFile, hash_variable
+from deploys.render.swarm import WITH_ENV, StackFile, hash_variable, scheduler_hash
 from deploys.catalog import REPO, Catalog, Service
 from deploys.render.ingress import tunnel_rules
 from deploys.layout import COMPOSE_FILE, ManagedFile
@@ -162,9 +162,13 @@ def ddl_files(catalog: Catalog) -> dict[str, dict[str, str]]:
 
 
 def expected_containers(catalog: Catalog, files: dict[str, ManagedFile]) -> dict[str, tuple[str, str]]:
-    """service -> (image tag, config hash) its running container must carry."""
-    return {name: (image_tag(catalog, svc), config_hash(files, svc, reloaded(catalog, svc)))
-            for name, svc in catalog.services.items()}
+    """service -> (image tag, config hash) its running container must carry (on a swarm, the
+    scheduler service too)."""
+    found = {name: (image_tag(catalog, svc), config_hash(files, svc, reloaded(catalog, svc)))
+             for name, svc in catalog.services.items()}
+    if catalog.engine == "swarm":
+        found[layout.SCHEDULER] = (ops_image(catalog)[0], scheduler_hash(catalog))
+    return found
 
 
 def _under(folder: str, path: str) -> bool:

@@ -45,12 +45,14 @@ def describe(catalog: Catalog, managed: list[str] | None = None, edge_config_sha
                          "log_keep": c.housekeeping["log_keep"]},
         "release": _release(c, managed or [], edge_config_sha),
         "swarm": _swarm(c) if c.engine == "swarm" else None,
+        "schedule": schedule(c) if c.engine == "swarm" else None,
         "secrets": secrets_section(c),
         "sync_jobs": c.sync_jobs,
         # the jobs' logic is the Connector's: its sync command, run in its container
         "sync": {"service": "connector", "command": ["python3", "/app/connector.py", "sync"]},
         "paths": {"monitor": layout.MONITOR, "integration": layout.INTEGRATION, "releases": layout.RELEASES,
                   "status_dir": layout.STATUS_DIR, "audit_log": layout.AUDIT_LOG, "lock_dir": layout.LOCK_DIR,
+                  "schedule_state": layout.SCHEDULE_STATE,
                   "secrets": layout.SECRETS,
                   "env_file": layout.ENV_FILE, "compose_file": layout.COMPOSE_FILE, "temp_suffix": layout.TEMP_SUFFIX},
     }
@@ -119,7 +121,7 @@ def _swarm(c: Catalog) -> dict:
     from deploys.render import context_dir, image_tag  # the package's, imported once it has loaded
     from deploys.render.swarm import hash_variable
 
-    return {"services": list(c.services), "data_label": c.swarm["data_label"], "docker": c.docker_bin,
+    return {"services": [*c.services, layout.SCHEDULER], "data_label": c.swarm["data_label"], "docker": c.docker_bin,
             "wait_timeout_s": c.wait_timeout_s, "stack_file": layout.COMPOSE_FILE,
             "databases_file": layout.SWARM_DATABASES, "entrypoints_file": layout.SWARM_ENTRYPOINTS,
             "builds": [{"tag": image_tag(c, s), "context": context_dir(s), "build_args": dict(s.build_args)}
@@ -129,6 +131,16 @@ def _swarm(c: Catalog) -> dict:
                            for s in c.services.values() if s.secret_env],
             "one_off": {s.name: _one_off(c, s, image_tag(c, s)) for s in c.services.values() if s.release_tasks},
             "networks": [{"name": _stack_network(c, net.name), "internal": net.internal} for net in c.networks.values()]}
+
+
+def schedule(c: Catalog) -> list[dict]:
+    """The jobs of `dsm_tasks` as a swarm's scheduler (nasops schedule) runs them: DSM's times,
+    the program's own command for the task's script (layout.PROGRAM_COMMANDS; the catalog's
+    rules refuse any other on a swarm), the task's log."""
+    return [{"key": key, "argv": [layout.PROGRAM_COMMANDS[t["script"]], *map(str, t["args"])], "at": t["at"],
+             "every_min": t["every_min"], "every_hours": t["every_hours"], "enabled": bool(t["enabled"]),
+             "log": layout.task_log(key)}
+            for key, t in sorted(c.dsm_tasks.items()) if t["script"] in layout.PROGRAM_COMMANDS and t["at"]]
 
 
 def _stack_network(c: Catalog, name: str) -> str:

@@ -26,11 +26,14 @@ What Swarm needs that Compose did not (../shared/FIELD-NOTES.md, verified on Deb
   `swarm.update_monitor_s`.
 - The networks are attachable: a release's tasks (migrations) run in one-off containers on the
   data node, on the networks of their service (the NAS-side program's swarm_tasks).
+- DSM's Task Scheduler does not manage a swarm: the stack's `scheduler` service (the NAS-side
+  program's `schedule`) runs the jobs of `dsm_tasks` at DSM's times.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -43,6 +46,10 @@ from deploys.catalog import REPO, Catalog, Service
 WITH_ENV = REPO / "files" / "swarm" / "with-env.sh"  # pushed to layout.SWARM_WITH_ENV
 WITH_ENV_TARGET = "/run/marketplace/with-env.sh"
 ENV_SECRET_TARGET = "env"  # /run/secrets/env
+HOST_NETWORK = "host"  # the stack file's name of the node's own network (the scheduler's)
+# Swarm's wait for the scheduler's running jobs when it is replaced (it passes SIGTERM on to them
+# and waits 10 s less), then SIGKILL.
+SCHEDULER_STOP_GRACE_S = 60
 
 
 def hash_variable(service: str) -> str:
@@ -86,10 +93,12 @@ class StackFile:
         c = self.catalog
         self.configs, self.secrets = {}, {}
         services = {name: self.service(svc) for name, svc in c.services.items() if only is None or name in only}
-        doc = {"version": "3.8", "services": services,
-               "networks": {net.name: {"driver": "overlay", "internal": net.internal, "attachable": True}
-                            for net in c.networks.values()
-                            if only is None or any(m in only for m in net.members)}}
+        networks = {net.name: {"driver": "overlay", "internal": net.internal, "attachable": True}
+                    for net in c.networks.values() if only is None or any(m in only for m in net.members)}
+        if only is None:
+            services[layout.SCHEDULER] = self.scheduler()
+            networks[HOST_NETWORK] = {"external": True, "name": "host"}
+        doc = {"version": "3.8", "services": services, "networks": networks}
         if self.configs:
             doc["configs"] = self.configs
         if self.secrets:
@@ -161,6 +170,11 @@ class StackFile:
         spec["deploy"] = self.deploy(s)
         return spec
 
+    def scheduler(self) -> dict[str, Any]:
+        spec = scheduler_spec(self.catalog)
+        spec["labels"][layout.CONFIG_HASH_LABEL] = scheduler_hash(self.catalog)
+        return spec
+
     def deploy(self, s: Service) -> dict[str, Any]:
         c = self.catalog
         order = "stop-first" if s.pinned else "start-first"
@@ -182,3 +196,38 @@ class StackFile:
             spec["resources"] = {"limits": {"memory": s.mem_limit}}
         spec["labels"] = {"marketplace.target": c.target}
         return spec
+
+
+def scheduler_spec(c: Catalog) -> dict[str, Any]:
+    """The jobs of `dsm_tasks`, run without DSM (nasops schedule): the NAS-side program's image,
+    once, on the data node (the database servers' containers and the deploy root are there),
+    with what scripts/ops.sh gives its runs: the Docker socket, the deploy root and the backup
+    folder at their host paths, the host's network (the edge's published port, as the
+    description's edge_url says), and the node's local time (DSM's times are local)."""
+    from deploys.render import ops_image  # the package's, imported once it has loaded
+
+    binds = [("/var/run/docker.sock", False), (c.deploy_root, False), (c.backup_dir, False), ("/etc/localtime", True)]
+    key, value = c.swarm["data_label"].split("=", 1)
+    update = {"parallelism": 1, "order": "stop-first", "failure_action": "rollback",
+              "monitor": f"{c.swarm['update_monitor_s']}s"}
+    return {
+        "image": ops_image(c)[0],
+        "command": ["schedule"],
+        "working_dir": c.deploy_root,
+        "environment": {"NASOPS_STOP_GRACE_S": str(SCHEDULER_STOP_GRACE_S - 10)},
+        "volumes": [{"type": "bind", "source": path, "target": path, "read_only": ro} for path, ro in binds],
+        "networks": [HOST_NETWORK],
+        "stop_grace_period": f"{SCHEDULER_STOP_GRACE_S}s",
+        "logging": {"driver": "json-file", "options": {"max-size": c.container_logs["max_size"],
+                                                       "max-file": str(c.container_logs["max_files"])}},
+        "labels": {"marketplace.target": c.target, layout.SWARM_SERVICE_LABEL: layout.SCHEDULER},
+        "deploy": {"replicas": 1, "restart_policy": {"condition": "any", "delay": "5s"},
+                   "update_config": update, "rollback_config": {"parallelism": 1, "order": "stop-first"},
+                   "placement": {"constraints": [f"node.labels.{key} == {value}"]},
+                   "labels": {"marketplace.target": c.target}},
+    }
+
+
+def scheduler_hash(c: Catalog) -> str:
+    """The scheduler's definition as its config hash label (the state read compares it)."""
+    return hashlib.sha256(json.dumps(scheduler_spec(c), sort_keys=True).encode()).hexdigest()[:12]

@@ -1,6 +1,6 @@
 """nasops health [table|services|report] | monitor [event TITLE] | status [json] | gate [FILE] | backup ...
 | databases | tenant | sync NAME | shared-tunnel | release apply|rollback|list|prune
-| stack deploy [FAILED_FILE] [--databases] | secrets [rotate NAME]
+| stack deploy [FAILED_FILE] [--databases] | secrets [rotate NAME] | schedule [run KEY]
 
 Run from the deploy root (scripts/ops.sh runs it there, in its container)."""
 
@@ -141,6 +141,8 @@ def main(argv=None) -> int:
     sub.add_parser("databases", help="every database with its user, password and DDL")
     sub.add_parser("tenant", help="Kill Bill's tenant, and Kaui told of it")
     sub.add_parser("sync", help="one integration sync job (the Connector's)").add_argument("job")
+    sub.add_parser("schedule", help="swarm: run the jobs of dsm_tasks on their schedule: [run KEY] (one now)",
+                   add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("shared-tunnel", help="our block into the other site's cloudflared, kept only if it gets ready")
     args = parser.parse_args(argv)
     os.umask(0o077)  # what it writes (state, logs) is its owner's; the page's files say otherwise
@@ -164,6 +166,10 @@ def main(argv=None) -> int:
             from nasops import swarm_stack
 
             return swarm_stack.main(stack, args.args, connect)
+        if args.command == "schedule":
+            from nasops import schedule
+
+            return schedule.main(stack, args.args)
         if args.command == "secrets":
             from nasops import secrets
 

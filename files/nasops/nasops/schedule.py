@@ -1,0 +1,197 @@
+"""`nasops schedule` (engine swarm: the stack's `scheduler` service): the jobs DSM's Task
+Scheduler runs on a NAS, run without DSM, from the description's `schedule` (the catalog's
+`dsm_tasks`, the same times). `nasops schedule run KEY` runs one job now, as DSM's "Run" does.
+
+The rule is DSM's: a job runs daily at `at` (the node's local time: /etc/localtime is mounted),
+then every `every_min` minutes or `every_hours` hours until the day ends. Each job is this
+program as a subprocess (`nasops backup run --kind daily`, say), its output appended to the
+task's log (logs/tasks/KEY.log) between a start and an end line, as DSM's `>> log 2>&1` would;
+one run of a job at a time (a run still going when the job is due again is skipped, and the log
+says so). What ran last is in logs/monitor/schedule.json (start, end, exit code of each job).
+SIGTERM (Swarm's update or removal) passes SIGTERM to the running jobs, waits for them within
+the service's stop grace period, and exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nasops import clock
+
+TICK_S = 5  # how often the clock is read: a job starts within this of its minute
+CATCH_UP_MIN = 10  # minutes the scheduler was held up (a suspended node) whose jobs still run, once
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    argv: tuple[str, ...]  # the program's own arguments: ("backup", "run", "--kind", "daily")
+    at: str  # "HH:MM", local time
+    every_min: int | None
+    every_hours: int | None
+    enabled: bool
+    log: str  # relative to the deploy root
+
+    @classmethod
+    def of(cls, raw: dict) -> "Job":
+        return cls(raw["key"], tuple(raw["argv"]), raw["at"], raw.get("every_min"), raw.get("every_hours"),
+                   bool(raw.get("enabled", True)), raw["log"])
+
+    def due(self, hour: int, minute: int) -> bool:
+        """Whether DSM's schedule starts this job at hour:minute (local time)."""
+        h, m = (int(part) for part in self.at.split(":"))
+        start, now = h * 60 + m, hour * 60 + minute
+        period = self.every_min or (self.every_hours or 0) * 60
+        if not period:
+            return now == start
+        return now >= start and (now - start) % period == 0
+
+
+def due_jobs(jobs: list[Job], minutes: list[int], localtime=time.localtime) -> list[Job]:
+    """The enabled jobs due in any of these minutes (epoch minutes), each once."""
+    found: dict[str, Job] = {}
+    for m in minutes:
+        t = localtime(m * 60)
+        for job in jobs:
+            if job.enabled and job.key not in found and job.due(t.tm_hour, t.tm_min):
+                found[job.key] = job
+    return list(found.values())
+
+
+class Scheduler:
+    """The jobs of one stack description under its deploy root. spawn, now and sleep are the
+    process, the clock and the wait (a test's fakes)."""
+
+    def __init__(self, stack, out=sys.stdout, spawn=subprocess.Popen, now=time.time, sleep=time.sleep,
+                 localtime=time.localtime):
+        self.stack = stack
+        self.jobs = [Job.of(raw) for raw in stack.schedule or []]
+        self.out = out
+        self.spawn, self.now, self.sleep, self.localtime = spawn, now, sleep, localtime
+        self.running: dict[str, tuple[subprocess.Popen, float, object]] = {}
+        self.last_minute: int | None = None
+        self.stopping = False
+        self.state_file = stack.file(stack.paths["schedule_state"])
+
+    def say(self, text: str) -> None:
+        self.out.write(f"{clock.iso(int(self.now()))} schedule: {text}\n")
+        self.out.flush()
+
+    # -- one job --
+
+    def start(self, job: Job, why: str) -> subprocess.Popen | None:
+        if job.key in self.running:
+            since = clock.iso(int(self.running[job.key][1]))
+            self.say(f"{job.key}: due, but its run of {since} is still going: skipped")
+            with open(self.stack.file(job.log), "ab") as log:
+                log.write(f"{clock.iso(int(self.now()))} schedule: skipped ({why}): the run of {since} is still going\n".encode())
+            return None
+        path = self.stack.file(job.log)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(path, "ab")  # noqa: SIM115: closed when the job is reaped
+        started = self.now()
+        log.write(f"{clock.iso(int(started))} schedule: {job.key} starts ({why}): nasops {' '.join(job.argv)}\n".encode())
+        log.flush()
+        proc = self.spawn([sys.executable, "-m", "nasops", *job.argv], cwd=str(self.stack.root), stdin=subprocess.DEVNULL,
+                          stdout=log, stderr=subprocess.STDOUT)
+        self.running[job.key] = (proc, started, log)
+        self.say(f"{job.key}: started ({why}), pid {proc.pid}")
+        self._record(job.key, {"started": clock.iso(int(started)), "running": True})
+        return proc
+
+    def reap(self) -> None:
+        """Every job that ended: its end line, its record."""
+        for key, (proc, started, log) in list(self.running.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            ended = self.now()
+            log.write(f"{clock.iso(int(ended))} schedule: {key} ended, exit {rc}, {ended - started:.1f} s\n".encode())
+            log.close()
+            del self.running[key]
+            self.say(f"{key}: exit {rc} after {ended - started:.1f} s")
+            self._record(key, {"started": clock.iso(int(started)), "ended": clock.iso(int(ended)), "exit": rc,
+                               "seconds": round(ended - started, 1), "running": False})
+
+    def _record(self, key: str, entry: dict) -> None:
+        try:
+            held = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            held = {}
+        held[key] = entry
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        part = self.state_file.with_name(f".{self.state_file.name}.tmp")
+        part.write_text(json.dumps(held, indent=1, sort_keys=True) + "\n")
+        os.replace(part, self.state_file)
+
+    # -- the clock --
+
+    def tick(self) -> list[str]:
+        """Start what is due since the last tick (each job once); the keys started."""
+        self.reap()
+        minute = int(self.now() // 60)
+        if self.last_minute is None:
+            self.last_minute = minute - 1
+        minutes = list(range(max(self.last_minute + 1, minute - CATCH_UP_MIN + 1), minute + 1))
+        self.last_minute = max(self.last_minute, minute)
+        started = []
+        for job in due_jobs(self.jobs, minutes, self.localtime):
+            if self.start(job, "scheduled"):
+                started.append(job.key)
+        return started
+
+    def run_forever(self, grace_s: float) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
+        enabled = [j for j in self.jobs if j.enabled]
+        self.say(f"{len(enabled)} jobs on DSM's schedule ({', '.join(j.key for j in enabled)}); "
+                 f"local time {time.strftime('%H:%M %Z', self.localtime(self.now()))}")
+        while not self.stopping:
+            self.tick()
+            self.sleep(TICK_S)
+        return self.stop(grace_s)
+
+    def stop(self, grace_s: float) -> int:
+        """SIGTERM to the running jobs, then wait for them within grace_s (then SIGKILL)."""
+        for key, (proc, _, _) in self.running.items():
+            self.say(f"{key}: stopping (the scheduler is stopped)")
+            proc.terminate()
+        deadline = self.now() + grace_s
+        while self.running and self.now() < deadline:
+            self.reap()
+            if self.running:
+                self.sleep(0.5)
+        for proc, _, _ in self.running.values():
+            proc.kill()
+        self.reap()
+        return 0
+
+    def run_now(self, key: str) -> int:
+        """One job now, in the foreground (its output to its log, as scheduled); its exit code."""
+        job = next((j for j in self.jobs if j.key == key), None)
+        if job is None:
+            self.say(f"no job {key!r} (one of: {', '.join(j.key for j in self.jobs)})")
+            return 2
+        proc = self.start(job, "run by hand")
+        rc = proc.wait()
+        self.reap()
+        return rc
+
+
+def main(stack, args: list[str], out=sys.stdout) -> int:
+    if stack.schedule is None:
+        out.write("schedule: this target's jobs are DSM's Task Scheduler's (engine compose): nothing to run\n")
+        return 2
+    scheduler = Scheduler(stack, out)
+    if args[:1] == ["run"] and len(args) == 2:
+        return scheduler.run_now(args[1])
+    if args:
+        out.write("usage: schedule [run KEY]\n")
+        return 2
+    return scheduler.run_forever(float(os.environ.get("NASOPS_STOP_GRACE_S", "50")))

@@ -1,0 +1,173 @@
+"""`nasops schedule`: the jobs of dsm_tasks on a swarm, at DSM's times, from the swarm catalog's
+own description; each job a subprocess of the program (a fake at the process boundary), its log,
+one run at a time, its record; SIGTERM passed on to the running jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from deploys.catalog import load
+from nasops import schedule
+from nasops.schedule import Job, Scheduler, due_jobs
+from tests.nasops_fixtures import stack_in
+
+UTC = time.gmtime  # the node's local time, here UTC
+
+
+def job(at="03:00", every_min=None, every_hours=None, enabled=True, key="j"):
+    return Job(key, ("status",), at, every_min, every_hours, enabled, f"logs/tasks/{key}.log")
+
+
+@pytest.mark.parametrize("spec,hhmm,due", [
+    (dict(at="03:00"), "03:00", True),
+    (dict(at="03:00"), "03:01", False),
+    (dict(at="03:00"), "15:00", False),
+    (dict(at="00:00", every_min=5), "00:00", True),
+    (dict(at="00:00", every_min=5), "13:35", True),
+    (dict(at="00:00", every_min=5), "13:36", False),
+    (dict(at="00:00", every_min=5), "23:55", True),
+    (dict(at="00:45", every_hours=6), "06:45", True),
+    (dict(at="00:45", every_hours=6), "18:45", True),
+    (dict(at="00:45", every_hours=6), "07:45", False),
+    (dict(at="00:45", every_hours=6), "00:15", False),
+    (dict(at="08:30", every_min=30), "08:00", False),  # a repeat starts at `at`, as DSM's does
+    (dict(at="08:30", every_min=30), "09:00", True),
+])
+def test_dsm_schedule_rule(spec, hhmm, due):
+    h, m = map(int, hhmm.split(":"))
+    assert job(**spec).due(h, m) is due
+
+
+def minute(hhmm: str, day: int = 0) -> int:
+    h, m = map(int, hhmm.split(":"))
+    return (1_800_000_000 // 86400 + day) * 1440 + h * 60 + m
+
+
+def test_a_job_due_in_several_minutes_of_a_held_up_tick_runs_once_and_a_disabled_one_never():
+    jobs = [job(at="00:00", every_min=1, key="status"), job(at="03:00", key="backup"),
+            job(at="03:00", key="off", enabled=False)]
+    found = due_jobs(jobs, [minute("02:58"), minute("02:59"), minute("03:00")], UTC)
+    assert [j.key for j in found] == ["status", "backup"]
+
+
+class FakeProc:
+    def __init__(self, argv, rc=0, **kw):
+        self.argv, self.kw, self.rc, self.pid = argv, kw, None, 4242
+        self.final_rc = rc
+        self.signals = []
+
+    def poll(self):
+        return self.rc
+
+    def finish(self):
+        self.rc = self.final_rc
+
+    def wait(self):
+        self.finish()
+        return self.rc
+
+    def terminate(self):
+        self.signals.append("TERM")
+        self.finish()
+
+    def kill(self):
+        self.signals.append("KILL")
+
+
+@pytest.fixture
+def swarm_stack(tmp_path):
+    return stack_in(tmp_path, load("swarm"))
+
+
+class Clock:
+    def __init__(self, at: str):
+        self.t = minute(at) * 60 + 1.0
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def scheduler(stack, clock, rc=0):
+    procs = []
+
+    def spawn(argv, **kw):
+        procs.append(FakeProc(argv, rc, **kw))
+        return procs[-1]
+
+    s = Scheduler(stack, io.StringIO(), spawn=spawn, now=clock, sleep=clock.sleep, localtime=UTC)
+    return s, procs
+
+
+def test_the_nightly_backup_runs_the_program_in_the_deploy_root_logged_and_recorded(swarm_stack):
+    clock = Clock("02:59")
+    s, procs = scheduler(swarm_stack, clock)
+    s.tick()
+    assert [p.argv[3:] for p in procs] == [["status"]]  # 02:59: the status page's minute only
+    procs[0].finish()
+    clock.t += 60
+    s.tick()  # 03:00
+    started = {p.argv[3]: p for p in procs[1:]}
+    assert set(started) == {"status", "monitor", "backup"}  # 03:00: the healthcheck's 5-minute beat too
+    backup = started["backup"]
+    assert backup.argv == [sys.executable, "-m", "nasops", "backup", "run", "--kind", "daily"]
+    assert backup.kw["cwd"] == str(swarm_stack.root) and backup.kw["stderr"] == subprocess.STDOUT
+    backup.finish()
+    clock.t += 42
+    s.tick()
+    log = (swarm_stack.root / "logs/tasks/backup.log").read_text().splitlines()
+    assert log[0].endswith("schedule: backup starts (scheduled): nasops backup run --kind daily")
+    assert log[-1].endswith("schedule: backup ended, exit 0, 42.0 s")
+    record = json.loads((swarm_stack.root / "logs/monitor/schedule.json").read_text())
+    assert record["backup"]["exit"] == 0 and record["backup"]["running"] is False
+
+
+def test_a_job_still_running_when_due_again_is_skipped_and_the_log_says_so(swarm_stack):
+    clock = Clock("10:00")
+    s, procs = scheduler(swarm_stack, clock)
+    s.tick()
+    status = [p for p in procs if p.argv[3] == "status"]
+    assert len(status) == 1
+    clock.t += 60
+    s.tick()  # 10:01: the 10:00 run is still going
+    assert len([p for p in procs if p.argv[3] == "status"]) == 1
+    assert "skipped (scheduled): the run of" in (swarm_stack.root / "logs/tasks/status.log").read_text()
+    status[0].finish()
+    clock.t += 60
+    s.tick()
+    assert len([p for p in procs if p.argv[3] == "status"]) == 2
+
+
+def test_a_failed_job_records_its_exit_code(swarm_stack):
+    clock = Clock("10:00")
+    s, procs = scheduler(swarm_stack, clock, rc=3)
+    assert s.run_now("sync-killbill") == 3
+    assert procs[0].argv[3:] == ["sync", "killbill"]
+    record = json.loads((swarm_stack.root / "logs/monitor/schedule.json").read_text())
+    assert record["sync-killbill"]["exit"] == 3
+    assert "sync-killbill starts (run by hand)" in (swarm_stack.root / "logs/tasks/sync-killbill.log").read_text()
+
+
+def test_stopping_passes_sigterm_to_the_running_jobs_and_waits_for_them(swarm_stack):
+    clock = Clock("03:00")
+    s, procs = scheduler(swarm_stack, clock)
+    s.tick()
+    assert s.stop(50) == 0
+    assert all(p.signals == ["TERM"] for p in procs) and not s.running
+    assert "backup ended, exit 0" in (swarm_stack.root / "logs/tasks/backup.log").read_text()
+
+
+def test_an_unknown_job_and_a_compose_target_are_refused(swarm_stack, tmp_path):
+    s, _ = scheduler(swarm_stack, Clock("03:00"))
+    assert s.run_now("nightly") == 2
+    out = io.StringIO()
+    assert schedule.main(stack_in(tmp_path / "compose"), [], out) == 2
+    assert "DSM's Task Scheduler" in out.getvalue()
