@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from nasops.release.swarm_tasks import ONE_OFF_LABEL, OneOff, secret_env
+from nasops import service_env
+from nasops.release.swarm_tasks import ONE_OFF_LABEL, OneOff
 from tests.nasops_fixtures import stack_in
 
 
@@ -104,4 +105,4 @@ def test_a_service_without_a_one_off_description_is_refused(stack, tmp_path):
 
 
 def test_the_secret_env_file_is_read_literally():
-    assert secret_env("A=1\nB=x=y\n_C=$HOME\n1D=no\nE F=no\n=no\n") == {"A": "1", "B": "x=y", "_C": "$HOME"}
+    assert service_env.parse("A=1\nB=x=y\n_C=$HOME\n1D=no\nE F=no\n=no\n") == {"A": "1", "B": "x=y", "_C": "$HOME"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from nasops import clock, dockerexec
+from nasops import clock, dockerexec, service_env
 
 
 def record(ok: bool, name: str, started: str) -> str:
@@ -29,7 +29,8 @@ def run(stack, name: str, client, exec_run=dockerexec.run, now=clock.now) -> int
         log.write(f"{started} sync {name}: start\n".encode())
         log.flush()
         if found:
-            result = exec_run(client.api, found[0].id, [*spec["command"], name], stdout=log)
+            result = exec_run(client.api, found[0].id, [*spec["command"], name], stdout=log,
+                              env=service_env.exec_env(stack, spec["service"]) or None)
             log.write(result.err)
             ok = result.rc == 0
         else:

@@ -15,11 +15,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from nasops import channels, clock, dockerexec, gate
+from nasops import channels, clock, dockerexec, gate, service_env
 from nasops.backup import config_part, counts, engines, retention
 from nasops.backup.engines import Box
 from nasops.backup.offsite import Offsite
 from nasops.backup.store import Refused, Store, disk_usage_kib, replace
+from nasops.backup.swarm_scale import SwarmServices
 from nasops.backup.throwaway import Throwaways, put_file
 from nasops.engine import ONEOFF_LABEL, Engine
 from nasops.probe import Prober
@@ -49,6 +50,7 @@ class Backups:
         self._finding = threading.Lock()  # the dumps run in parallel: each server looked up once
         self._live: dict[str, str] | None = None
         self._boxes: dict[str, Box] = {}
+        self.swarm = SwarmServices(client, stack) if stack.engine == "swarm" else None
 
     # -- output and records --
 
@@ -91,12 +93,15 @@ class Backups:
         cid = self.live().get(service)
         if not cid:
             raise Refused(f"no running container of {service}")
-        box = Box(self.api, cid, service, redis_cli=("redis-cli", "--no-auth-warning", "--user", "admin"))
+        # the server's own secret env, which an exec on a swarm does not inherit (REDISCLI_AUTH, say)
+        secret = service_env.exec_env(self.stack, service)
+        box = Box(self.api, cid, service, env=dict(secret), redis_cli=("redis-cli", "--no-auth-warning", "--user", "admin"))
         engine_names = {db["engine"] for db in self.databases.values() if db["service"] == service}
         if "mysql" in engine_names:
-            box.env = {"MYSQL_PWD": self._mysql_root(box)}
+            box.env["MYSQL_PWD"] = self._mysql_root(box)
         if "mongodb" in engine_names:
             env = dict(e.split("=", 1) for e in self.client.containers.get(cid).attrs["Config"].get("Env") or [] if "=" in e)
+            env.update(secret)
             box.mongo_user = env.get("MONGO_INITDB_ROOT_USERNAME", "")
             box.mongo_password = env.get("MONGO_INITDB_ROOT_PASSWORD", "")
         return box
@@ -538,13 +543,19 @@ class Backups:
 
     def stop(self, services: list[str]) -> list:
         """Stop the services' running containers (each within its own stop timeout, in
-        parallel); the containers stopped."""
+        parallel), on a swarm scale them to 0; what was stopped (start() takes it)."""
+        if self.swarm:
+            return self.swarm.stop(services, self.b["wait_timeout_s"])
         found = self._containers_of(services)
         with ThreadPoolExecutor(max_workers=max(1, len(found))) as pool:
             list(pool.map(lambda c: c.stop(), found))
         return found
 
     def start(self, containers: list) -> None:
+        if self.swarm:
+            for line in self.swarm.start(containers):
+                self.err.write(f"backup: {line}\n")
+            return
         for c in containers:
             try:
                 c.start()
@@ -552,7 +563,11 @@ class Backups:
                 self.err.write(f"backup: could not start {c.name}: {e}\n")
 
     def wait_healthy(self, containers: list) -> None:
-        """What `compose up --wait` waits for: each running, and healthy where it has a check."""
+        """What `compose up --wait` waits for: each running, and healthy where it has a check
+        (on a swarm: every replica's task running, which Swarm says once it is healthy)."""
+        if self.swarm:
+            self.swarm.wait_running(containers, self.b["wait_timeout_s"])
+            return
         end = time.monotonic() + self.b["wait_timeout_s"]
         pending = list(containers)
         while pending and time.monotonic() < end:
@@ -692,9 +707,6 @@ def _dispatch(b: Backups, cmd: str, rest: list[str]) -> int:
         sys.stdout.write(ran.out)
         sys.stderr.write(ran.err)
         return ran.rc
-    if cmd in ("restore", "offsite-restore") and b.stack.engine == "swarm":
-        raise Refused("a restore on engine swarm is done by hand (docs/OUTGROW.md, Moving the data): scale the users "
-                      "to 0, restore, deploy", code=2)
     if cmd not in ("run", "dump", "verify", "restore", "prune", "offsite-restore"):
         raise Refused("usage: backup.sh run|dump|verify|restore|prune|list|age|show|offsite-restore|offsite-key", code=2)
     with b.store.lock(b.say):

@@ -12,18 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nasops import service_env
+
 ONE_OFF_LABEL = "marketplace.release-task"
-
-
-def secret_env(text: str) -> dict[str, str]:
-    """A Swarm secret env file's NAME=VALUE lines, literally (as files/swarm/with-env.sh reads
-    them: nothing expanded, a line that is not NAME=VALUE skipped)."""
-    found = {}
-    for line in text.splitlines():
-        name, eq, value = line.partition("=")
-        if eq and name and (name[0].isalpha() or name[0] == "_") and name.replace("_", "a").isalnum():
-            found[name] = value
-    return found
 
 
 class OneOff:
@@ -42,7 +33,7 @@ class OneOff:
             return 125
         env = dict(spec["environment"])
         if spec["secret_env_file"]:
-            env.update(secret_env(self.stack.file(spec["secret_env_file"]).read_text()))
+            env.update(service_env.parse(self.stack.file(spec["secret_env_file"]).read_text()))
         networks = list(spec["networks"])
         volumes = {str(self.stack.file(m["source"])): {"bind": m["target"], "mode": "ro" if m["read_only"] else "rw"}
                    for m in spec["mounts"]}
