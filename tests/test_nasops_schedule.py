@@ -171,3 +171,13 @@ def test_an_unknown_job_and_a_compose_target_are_refused(swarm_stack, tmp_path):
     out = io.StringIO()
     assert schedule.main(stack_in(tmp_path / "compose"), [], out) == 2
     assert "DSM's Task Scheduler" in out.getvalue()
+
+
+def test_a_run_a_killed_scheduler_left_is_recorded_as_interrupted(swarm_stack):
+    clock = Clock("03:00")
+    s, _ = scheduler(swarm_stack, clock)
+    s.tick()  # the backup runs, and the scheduler's container is killed
+    again, _ = scheduler(swarm_stack, clock)
+    again.interrupted()
+    record = json.loads((swarm_stack.root / "logs/monitor/schedule.json").read_text())
+    assert record["backup"]["running"] is False and record["backup"]["interrupted"] is True

@@ -146,9 +146,20 @@ class Scheduler:
                 started.append(job.key)
         return started
 
+    def interrupted(self) -> None:
+        """A run an earlier scheduler left (its container was killed) is no longer running."""
+        try:
+            held = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return
+        for key, entry in held.items():
+            if entry.get("running"):
+                self._record(key, {**entry, "running": False, "exit": None, "interrupted": True})
+
     def run_forever(self, grace_s: float) -> int:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
+        self.interrupted()
         enabled = [j for j in self.jobs if j.enabled]
         self.say(f"{len(enabled)} jobs on DSM's schedule ({', '.join(j.key for j in enabled)}); "
                  f"local time {time.strftime('%H:%M %Z', self.localtime(self.now()))}")
