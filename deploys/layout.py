@@ -123,6 +123,9 @@ PROGRAM_COMMANDS = {"backup": "backup", "healthcheck": "health", "monitor": "mon
 # what it records of their last runs.
 SCHEDULER = "scheduler"
 SCHEDULE_STATE = f"{MONITOR}/schedule.json"
+# ...which also serves the status page's snapshot to the edge (a folder of the data node the
+# edge's replicas on other nodes do not have), on this port of the stack's networks.
+SCHEDULER_STATUS_PORT = 8080
 
 
 def script(name: str) -> str:

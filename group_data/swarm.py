@@ -5,9 +5,9 @@ by hand: `docker swarm init --advertise-addr 127.0.0.1`, then
 `docker node update --label-add marketplace.data=true $(docker node ls -q)`, then
 `make deploy TARGET=swarm`. What differs from local is what Swarm needs (docs/OUTGROW.md): the
 apps reached through the edge only (Swarm publishes a port on every address of a node), the edge
-published on every node, no status page yet (its snapshot is a folder of the data node: the
-edge would have to run there only), and the jobs of `dsm_tasks` run by the stack's own
-scheduler service instead of DSM's Task Scheduler.
+published on every node, and the jobs of `dsm_tasks` run by the stack's own scheduler service
+instead of DSM's Task Scheduler (which also serves the status page's snapshot, a folder of the
+data node, to the edge's replicas).
 """
 
 extends = ["local"]
@@ -25,7 +25,6 @@ services["edge"] = {"public": True}
 # A Swarm task's address has no reverse DNS record: MariaDB (this machine's MySQL stand-in)
 # would wait for the lookup on every connection; the official mysql image skips it already.
 services["cocorico-mysql"] = {"command": ["mariadbd", "--skip-name-resolve"]}
-monitoring = {"enabled": False}
 # The edge on every node (one each: it publishes the port); Kill Bill, whose state is in
 # PostgreSQL, on two (Swarm moves a lost node's task to another).
 swarm = {"replicas": {"edge": 2, "killbill": 2}}

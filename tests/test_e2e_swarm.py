@@ -227,6 +227,30 @@ def test_the_jobs_run_without_dsm_by_the_stacks_scheduler_on_the_data_node(swarm
     assert sync.returncode == 0, Path(swarm.deploy_root, "logs/tasks/sync-killbill.log").read_text()[-3000:]
 
 
+def test_the_status_page_answers_through_the_edge_on_either_node(swarm, nodes, deployed):
+    """The snapshot the scheduler's status job writes on the data node, served by the scheduler
+    to the edge's replica on each node, behind the page's password."""
+    port = next(iter(swarm.services["edge"].published))
+    password = Path(swarm.deploy_root, "secrets/values", swarm.monitoring["password_secret"]).read_text().strip()
+    host = {"Host": swarm.hostnames[swarm.monitoring["host"]]}
+    deadline = time.monotonic() + 130  # the status job runs every minute
+    while True:
+        answer = requests.get(f"http://{NODE2}:{port}/monitoring/status.json", headers=host,
+                              auth=(swarm.monitoring["user"], password), timeout=10)
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Cache-Control"] == "no-store, private"
+    page = answer.json()
+    assert {s["name"] for s in page["services"]} >= set(swarm.services), page
+    for address in (MANAGER, NODE2):
+        assert requests.get(f"http://{address}:{port}/monitoring/", headers=host, timeout=10).status_code == 401
+        html = requests.get(f"http://{address}:{port}/monitoring/", headers=host, timeout=10,
+                            auth=(swarm.monitoring["user"], password))
+        assert html.status_code == 200 and "<html" in html.text.lower(), address
+
+
 def routes_answer(swarm, address: str) -> bool:
     port = next(iter(swarm.services["edge"].published))
     for route in swarm.routes:

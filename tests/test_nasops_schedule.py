@@ -181,3 +181,36 @@ def test_a_run_a_killed_scheduler_left_is_recorded_as_interrupted(swarm_stack):
     again.interrupted()
     record = json.loads((swarm_stack.root / "logs/monitor/schedule.json").read_text())
     assert record["backup"]["running"] is False and record["backup"]["interrupted"] is True
+
+
+def test_the_status_snapshot_is_served_behind_the_pages_password_and_nothing_else(swarm_stack):
+    import requests
+
+    from nasops import status_server
+
+    folder = swarm_stack.path("status_dir")
+    folder.mkdir(parents=True)
+    (folder / "status.json").write_text('{"ok": true}\n')
+    (folder / "index.html").write_text("<h1>status</h1>")
+    password = swarm_stack.monitoring["password_file"]
+    from pathlib import Path
+
+    Path(password).parent.mkdir(parents=True, exist_ok=True)
+    Path(password).write_text("pa55-word\n")
+    (swarm_stack.root / "secrets/values/other").write_text("not served")
+    server = status_server.serve(swarm_stack, 0, "127.0.0.1")
+    base = f"http://127.0.0.1:{server.server_address[1]}/monitoring/"
+    user = swarm_stack.monitoring["user"]
+    try:
+        got = requests.get(base + "status.json", auth=(user, "pa55-word"), timeout=5)
+        assert got.status_code == 200 and got.json() == {"ok": True}
+        assert got.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert requests.get(base, auth=(user, "pa55-word"), timeout=5).text == "<h1>status</h1>"
+        refused = requests.get(base + "status.json", auth=(user, "wrong"), timeout=5)
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == 'Basic realm="status"'
+        assert requests.get(base + "status.json", timeout=5).status_code == 401
+        assert requests.get(base + "status.json", auth=("root", "pa55-word"), timeout=5).status_code == 401
+        for path in ("metrics", "../secrets/values/other", "%2e%2e/secrets/values/other", "x"):
+            assert requests.get(base + path, auth=(user, "pa55-word"), timeout=5).status_code == 404, path
+    finally:
+        server.shutdown()

@@ -38,11 +38,8 @@ def test_every_enabled_service_is_a_swarm_service_and_nothing_swarm_ignores_is_l
     for name, spec in stack["services"].items():
         assert not SWARM_READS_NOT & set(spec), name
         assert spec["labels"][layout.SWARM_SERVICE_LABEL] == name
-        if name != layout.SCHEDULER:
-            assert spec["deploy"]["endpoint_mode"] == "dnsrr", name  # no IPVS on Debian's kernel nor DSM's
-    networks = dict(stack["networks"])
-    assert networks.pop("host") == {"external": True, "name": "host"}  # the scheduler's: the node's own
-    assert all(net["driver"] == "overlay" for net in networks.values())
+        assert spec["deploy"]["endpoint_mode"] == "dnsrr", name  # no IPVS on Debian's kernel nor DSM's
+    assert all(net["driver"] == "overlay" for net in stack["networks"].values())
 
 
 def test_the_scheduler_runs_the_nas_side_program_once_on_the_data_node_as_ops_sh_runs_it(swarm, stack):
@@ -50,7 +47,10 @@ def test_the_scheduler_runs_the_nas_side_program_once_on_the_data_node_as_ops_sh
 
     spec = stack["services"][layout.SCHEDULER]
     assert spec["image"] == ops_image(swarm)[0] and spec["command"] == ["schedule"]
-    assert spec["working_dir"] == swarm.deploy_root and spec["networks"] == ["host"]
+    assert spec["working_dir"] == swarm.deploy_root
+    # on the edge's networks: it asks the routes through the edge, and serves it the status page
+    assert spec["networks"] == swarm.networks_of("edge")
+    assert spec["environment"]["NASOPS_EDGE_URL"] == "http://edge:80"
     assert spec["deploy"]["replicas"] == 1
     assert spec["deploy"]["placement"] == {"constraints": ["node.labels.marketplace.data == true"]}
     assert spec["deploy"]["update_config"]["order"] == "stop-first"  # never two schedulers
@@ -152,7 +152,7 @@ def test_the_whole_stack_is_on_the_swarm_from_the_nas_catalog(swarm):
 def test_a_release_tasks_one_off_container_can_join_the_stacks_networks(stack, files, swarm):
     import json
 
-    assert all(net["attachable"] for name, net in stack["networks"].items() if name != "host")
+    assert all(net["attachable"] for net in stack["networks"].values())
     one_off = json.loads(files[layout.STACK_DESCRIPTION].content)["swarm"]["one_off"]
     assert set(one_off) == {"killbill", "condo", "cocorico"}
     assert one_off["condo"]["networks"] == [f"{swarm.project_name}_{n}" for n in swarm.networks_of("condo")]
@@ -182,3 +182,20 @@ def test_compose_reads_the_stack_file(files, tmp_path):
     run = subprocess.run(["docker", "compose", "-f", str(tmp_path / layout.COMPOSE_FILE), "config", "-q"],
                          capture_output=True, text=True, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+
+
+def test_the_status_page_is_the_schedulers_to_serve_and_the_edge_spreads(swarm, files, stack):
+    import json
+
+    edge = swarm.services["edge"]
+    assert not set(edge.volumes) & set(layout.STATUS_MOUNTS)  # no folder of the data node
+    assert not edge.pinned and stack["services"]["edge"]["deploy"]["replicas"] == 2
+    conf = files[f"{layout.EDGE_CONF}/marketplace.conf"].content.decode()
+    status = conf[conf.index(f"location ^~ {layout.STATUS_PATH}/"):]
+    status = status[:status.index("\n    }\n")]
+    assert f"proxy_pass http://$status_upstream:{layout.SCHEDULER_STATUS_PORT};" in status
+    assert "set $status_upstream scheduler;" in status and "root " not in status and "auth_basic" not in status
+    assert 'add_header Cache-Control "no-store, private" always;' in status
+    described = json.loads(files[layout.STACK_DESCRIPTION].content)
+    assert described["swarm"]["status_port"] == layout.SCHEDULER_STATUS_PORT
+    assert described["monitoring"]["path"] == layout.STATUS_PATH

@@ -76,7 +76,9 @@ def _service(draft: Draft, name: str, svc: dict[str, Any], routes: list[Route]) 
     for part in sorted({k.partition(".")[2] for k in macros.keys}):
         source, mount, _ = KEY_MOUNTS[part]
         volumes[source] = f"{mount}:ro"
-    if name == "edge" and draft.raw["monitoring"]["enabled"]:  # the status page and its password
+    # the status page and its password (on a swarm the scheduler serves them: the edge's
+    # replicas on other nodes have no such folders)
+    if name == "edge" and draft.raw["monitoring"]["enabled"] and draft.raw["engine"] != "swarm":
         volumes.update({source: f"{mount}:ro" for source, mount in STATUS_MOUNTS.items()})
     offset = int(draft.raw["port_offset"])
     return Service(

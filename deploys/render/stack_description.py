@@ -130,7 +130,9 @@ def _swarm(c: Catalog) -> dict:
                             "image": image_tag(c, s), "command": list(s.command) if s.command else None}
                            for s in c.services.values() if s.secret_env],
             "one_off": {s.name: _one_off(c, s, image_tag(c, s)) for s in c.services.values() if s.release_tasks},
-            "networks": [{"name": _stack_network(c, net.name), "internal": net.internal} for net in c.networks.values()]}
+            "networks": [{"name": _stack_network(c, net.name), "internal": net.internal} for net in c.networks.values()],
+            # the scheduler serves the status page's snapshot to the edge on this port
+            "status_port": layout.SCHEDULER_STATUS_PORT if c.monitoring_hostname else None}
 
 
 def schedule(c: Catalog) -> list[dict]:
@@ -271,7 +273,8 @@ def _monitoring(c: Catalog) -> dict | None:
     if not c.monitoring_hostname:
         return None
     m = c.monitoring
-    return {"page_url": f"https://{c.monitoring_hostname}{layout.STATUS_PATH}/", "user": m["user"],
+    return {"page_url": f"https://{c.monitoring_hostname}{layout.STATUS_PATH}/", "path": layout.STATUS_PATH,
+            "user": m["user"],
             "password_file": f"{c.deploy_root}/{layout.SECRET_VALUES}/{m['password_secret']}",
             "recent_alerts": m["recent_alerts"]}
 

@@ -27,7 +27,8 @@ What Swarm needs that Compose did not (../shared/FIELD-NOTES.md, verified on Deb
 - The networks are attachable: a release's tasks (migrations) run in one-off containers on the
   data node, on the networks of their service (the NAS-side program's swarm_tasks).
 - DSM's Task Scheduler does not manage a swarm: the stack's `scheduler` service (the NAS-side
-  program's `schedule`) runs the jobs of `dsm_tasks` at DSM's times.
+  program's `schedule`) runs the jobs of `dsm_tasks` at DSM's times, and serves the status
+  page's snapshot (a folder of the data node) to the edge's replicas, which proxy to it.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class StackFile:
                     for net in c.networks.values() if only is None or any(m in only for m in net.members)}
         if only is None:
             services[layout.SCHEDULER] = self.scheduler()
-            networks[HOST_NETWORK] = {"external": True, "name": "host"}
+            if HOST_NETWORK in services[layout.SCHEDULER]["networks"]:
+                networks[HOST_NETWORK] = {"external": True, "name": "host"}
         doc = {"version": "3.8", "services": services, "networks": networks}
         if self.configs:
             doc["configs"] = self.configs
@@ -202,26 +204,31 @@ def scheduler_spec(c: Catalog) -> dict[str, Any]:
     """The jobs of `dsm_tasks`, run without DSM (nasops schedule): the NAS-side program's image,
     once, on the data node (the database servers' containers and the deploy root are there),
     with what scripts/ops.sh gives its runs: the Docker socket, the deploy root and the backup
-    folder at their host paths, the host's network (the edge's published port, as the
-    description's edge_url says), and the node's local time (DSM's times are local)."""
+    folder at their host paths, and the node's local time (DSM's times are local). It is on the
+    edge's networks: it asks the routes through the edge there (NASOPS_EDGE_URL) and serves the
+    edge the status page's snapshot; without an edge, on the node's own network."""
     from deploys.render import ops_image  # the package's, imported once it has loaded
 
     binds = [("/var/run/docker.sock", False), (c.deploy_root, False), (c.backup_dir, False), ("/etc/localtime", True)]
     key, value = c.swarm["data_label"].split("=", 1)
     update = {"parallelism": 1, "order": "stop-first", "failure_action": "rollback",
               "monitor": f"{c.swarm['update_monitor_s']}s"}
+    edge = c.services.get("edge")
+    env = {"NASOPS_STOP_GRACE_S": str(SCHEDULER_STOP_GRACE_S - 10)}
+    if edge:
+        env["NASOPS_EDGE_URL"] = f"http://edge:{edge.port}"
     return {
         "image": ops_image(c)[0],
         "command": ["schedule"],
         "working_dir": c.deploy_root,
-        "environment": {"NASOPS_STOP_GRACE_S": str(SCHEDULER_STOP_GRACE_S - 10)},
+        "environment": env,
         "volumes": [{"type": "bind", "source": path, "target": path, "read_only": ro} for path, ro in binds],
-        "networks": [HOST_NETWORK],
+        "networks": c.networks_of("edge") if edge else [HOST_NETWORK],
         "stop_grace_period": f"{SCHEDULER_STOP_GRACE_S}s",
         "logging": {"driver": "json-file", "options": {"max-size": c.container_logs["max_size"],
                                                        "max-file": str(c.container_logs["max_files"])}},
         "labels": {"marketplace.target": c.target, layout.SWARM_SERVICE_LABEL: layout.SCHEDULER},
-        "deploy": {"replicas": 1, "restart_policy": {"condition": "any", "delay": "5s"},
+        "deploy": {"endpoint_mode": "dnsrr", "replicas": 1, "restart_policy": {"condition": "any", "delay": "5s"},
                    "update_config": update, "rollback_config": {"parallelism": 1, "order": "stop-first"},
                    "placement": {"constraints": [f"node.labels.{key} == {value}"]},
                    "labels": {"marketplace.target": c.target}},

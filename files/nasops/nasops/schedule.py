@@ -9,7 +9,8 @@ task's log (logs/tasks/KEY.log) between a start and an end line, as DSM's `>> lo
 one run of a job at a time (a run still going when the job is due again is skipped, and the log
 says so). What ran last is in logs/monitor/schedule.json (start, end, exit code of each job).
 SIGTERM (Swarm's update or removal) passes SIGTERM to the running jobs, waits for them within
-the service's stop grace period, and exits."""
+the service's stop grace period, and exits. It also serves the status page's snapshot to the
+edge (nasops.status_server), as the edge on a NAS reads it from the folder."""
 
 from __future__ import annotations
 
@@ -160,12 +161,21 @@ class Scheduler:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
         self.interrupted()
+        port = (self.stack.swarm or {}).get("status_port")
+        server = None
+        if port and self.stack.monitoring:
+            from nasops import status_server
+
+            server = status_server.serve(self.stack, port)
+            self.say(f"serving the status page's snapshot on port {port}")
         enabled = [j for j in self.jobs if j.enabled]
         self.say(f"{len(enabled)} jobs on DSM's schedule ({', '.join(j.key for j in enabled)}); "
                  f"local time {time.strftime('%H:%M %Z', self.localtime(self.now()))}")
         while not self.stopping:
             self.tick()
             self.sleep(TICK_S)
+        if server:
+            server.shutdown()
         return self.stop(grace_s)
 
     def stop(self, grace_s: float) -> int:

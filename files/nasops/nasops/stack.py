@@ -51,6 +51,8 @@ class Stack:
             raise DescriptionError(f"{path}: no stack description (a deploy writes it: make deploy)") from None
         except ValueError as e:
             raise DescriptionError(f"{path}: not JSON ({e}): redeploy to rewrite it") from None
+        if os.environ.get("NASOPS_EDGE_URL"):  # the swarm's scheduler: the edge by its service name
+            raw["edge_url"] = os.environ["NASOPS_EDGE_URL"]
         if raw.get("format") != FORMAT:
             raise DescriptionError(f"{path}: format {raw.get('format')!r}, this program reads {FORMAT}: "
                                    "the deploy and the program disagree (redeploy)")
