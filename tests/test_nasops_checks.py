@@ -191,3 +191,13 @@ def test_a_description_of_another_format_is_refused_with_what_to_do(tmp_path):
         Stack.load(tmp_path / "stack.json")
     with pytest.raises(DescriptionError, match="no stack description .*make deploy"):
         Stack.load(tmp_path / "missing.json")
+
+
+def test_a_swarms_scheduler_is_a_check_a_missing_one_fails(tmp_path):
+    swarm = stack_in(tmp_path, load("swarm"))
+    seen = all_well(swarm)
+    running = {**seen.services, "scheduler": Running("scheduler", "running", "healthy")}
+    rows = {r.name: r for r in checks.checks(swarm, all_well(swarm, services=running))}
+    assert rows["scheduler"].ok and "the jobs of dsm_tasks (6)" in rows["scheduler"].what
+    rows = {r.name: r for r in checks.checks(swarm, seen)}
+    assert checks.failing(list(rows.values())) == ["scheduler"]

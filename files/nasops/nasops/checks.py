@@ -1,5 +1,6 @@
 """The checks: what `make status` prints, the alerts judge and the page shows, from an
-Observation. One row per service, the backup, each disk and the shared tunnel."""
+Observation. One row per service, the backup, each disk, a swarm's scheduler and the shared
+tunnel."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ def checks(stack, seen: Observation, judge_all: bool = True) -> list[Check]:
     rows += [Check(f"disk:{d.name}", d.ok, judge_all, "ok" if d.ok else "LOW", "-",
                    f"{d.free_bytes // 1048576} MiB free in {d.measured} (needs {d.min_free_bytes // 1048576})")
              for d in seen.disks]
+    if stack.schedule is not None:  # a swarm's jobs: its scheduler service runs them
+        run = seen.services.get("scheduler", MISSING)
+        rows.append(Check("scheduler", run.ok, True, run.state, run.health,
+                          f"the jobs of dsm_tasks ({len([j for j in stack.schedule if j['enabled']])}), "
+                          "logs/monitor/schedule.json"))
     if stack.tunnel:
         code = seen.tunnel_code or 0
         rows.append(Check("tunnel", code == 200, True, "ready" if code == 200 else "NOT-READY", "-",
