@@ -214,3 +214,16 @@ def test_the_status_snapshot_is_served_behind_the_pages_password_and_nothing_els
             assert requests.get(base + path, auth=(user, "pa55-word"), timeout=5).status_code == 404, path
     finally:
         server.shutdown()
+
+
+def test_the_schedulers_jobs_ask_the_routes_through_the_edge_by_its_service_name(tmp_path, monkeypatch):
+    import json as json_mod
+
+    from deploys.render.stack_description import describe
+    from nasops.stack import Stack
+
+    path = tmp_path / "stack.json"
+    path.write_text(json_mod.dumps(describe(load("swarm"))))
+    assert Stack.load(path).edge_url.startswith("http://127.0.0.1:")  # scripts/ops.sh's runs: the host's port
+    monkeypatch.setenv("NASOPS_EDGE_URL", "http://edge:80")  # the scheduler's service environment
+    assert Stack.load(path).edge_url == "http://edge:80"
