@@ -94,7 +94,9 @@ def test_a_disk_not_made_yet_is_measured_where_it_will_be(stack, tmp_path):
     measured = {d.name: d for d in disks(stack)}
     assert measured["backup_dir"].measured == str(tmp_path)  # backups/ does not exist yet
     st = os.statvfs(tmp_path)
-    assert measured["deploy_root"].free_bytes == st.f_bavail * st.f_frsize
+    # the same file system, measured a moment apart (other writers may move it a little)
+    assert abs(measured["deploy_root"].free_bytes - st.f_bavail * st.f_frsize) < 64 << 20
+    assert measured["deploy_root"].size_bytes == st.f_blocks * st.f_frsize
 
 
 def test_a_shared_tunnel_that_is_not_ready_fails(tmp_path):

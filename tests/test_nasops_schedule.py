@@ -227,3 +227,14 @@ def test_the_schedulers_jobs_ask_the_routes_through_the_edge_by_its_service_name
     assert Stack.load(path).edge_url.startswith("http://127.0.0.1:")  # scripts/ops.sh's runs: the host's port
     monkeypatch.setenv("NASOPS_EDGE_URL", "http://edge:80")  # the scheduler's service environment
     assert Stack.load(path).edge_url == "http://edge:80"
+
+
+def test_the_health_check_fails_once_the_clock_stopped_ticking(swarm_stack):
+    clock = Clock("12:00")
+    s, _ = scheduler(swarm_stack, clock)
+    assert s.alive() == 1  # never ticked
+    s.tick()
+    clock.t += 59
+    assert s.alive() == 0
+    clock.t += 5
+    assert s.alive() == 1

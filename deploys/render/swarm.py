@@ -225,6 +225,9 @@ def scheduler_spec(c: Catalog) -> dict[str, Any]:
         "volumes": [{"type": "bind", "source": path, "target": path, "read_only": ro} for path, ro in binds],
         "networks": c.networks_of("edge") if edge else [HOST_NETWORK],
         "stop_grace_period": f"{SCHEDULER_STOP_GRACE_S}s",
+        # a hung scheduler runs no job: Swarm replaces a task whose clock stopped
+        "healthcheck": {"test": ["CMD", "python3", "-m", "nasops", "schedule", "alive"], "interval": "10s",
+                        "timeout": "10s", "retries": 6, "start_period": "30s"},
         "logging": {"driver": "json-file", "options": {"max-size": c.container_logs["max_size"],
                                                        "max-file": str(c.container_logs["max_files"])}},
         "labels": {"marketplace.target": c.target, layout.SWARM_SERVICE_LABEL: layout.SCHEDULER},

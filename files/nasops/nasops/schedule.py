@@ -1,6 +1,7 @@
 """`nasops schedule` (engine swarm: the stack's `scheduler` service): the jobs DSM's Task
 Scheduler runs on a NAS, run without DSM, from the description's `schedule` (the catalog's
-`dsm_tasks`, the same times). `nasops schedule run KEY` runs one job now, as DSM's "Run" does.
+`dsm_tasks`, the same times). `nasops schedule run KEY` runs one job now, as DSM's "Run" does; `nasops schedule alive` is the
+service's health check (its clock ticked within a minute).
 
 The rule is DSM's: a job runs daily at `at` (the node's local time: /etc/localtime is mounted),
 then every `every_min` minutes or `every_hours` hours until the day ends. Each job is this
@@ -26,6 +27,7 @@ from pathlib import Path
 from nasops import clock
 
 TICK_S = 5  # how often the clock is read: a job starts within this of its minute
+ALIVE_S = 60  # a scheduler whose last tick is older is hung (its health check fails: Swarm replaces it)
 CATCH_UP_MIN = 10  # minutes the scheduler was held up (a suspended node) whose jobs still run, once
 
 
@@ -79,6 +81,7 @@ class Scheduler:
         self.last_minute: int | None = None
         self.stopping = False
         self.state_file = stack.file(stack.paths["schedule_state"])
+        self.beat = self.state_file.with_name(self.state_file.name + ".beat")
 
     def say(self, text: str) -> None:
         self.out.write(f"{clock.iso(int(self.now()))} schedule: {text}\n")
@@ -136,6 +139,8 @@ class Scheduler:
     def tick(self) -> list[str]:
         """Start what is due since the last tick (each job once); the keys started."""
         self.reap()
+        self.beat.parent.mkdir(parents=True, exist_ok=True)
+        self.beat.write_text(f"{int(self.now())}\n")
         minute = int(self.now() // 60)
         if self.last_minute is None:
             self.last_minute = minute - 1
@@ -193,6 +198,14 @@ class Scheduler:
         self.reap()
         return 0
 
+    def alive(self) -> int:
+        """The health check: 0 while the last tick is within ALIVE_S seconds."""
+        try:
+            last = int(self.beat.read_text().strip())
+        except (OSError, ValueError):
+            return 1
+        return 0 if self.now() - last <= ALIVE_S else 1
+
     def run_now(self, key: str) -> int:
         """One job now, in the foreground (its output to its log, as scheduled); its exit code."""
         job = next((j for j in self.jobs if j.key == key), None)
@@ -212,7 +225,9 @@ def main(stack, args: list[str], out=sys.stdout) -> int:
     scheduler = Scheduler(stack, out)
     if args[:1] == ["run"] and len(args) == 2:
         return scheduler.run_now(args[1])
+    if args == ["alive"]:
+        return scheduler.alive()
     if args:
-        out.write("usage: schedule [run KEY]\n")
+        out.write("usage: schedule [run KEY | alive]\n")
         return 2
     return scheduler.run_forever(float(os.environ.get("NASOPS_STOP_GRACE_S", "50")))
