@@ -238,3 +238,25 @@ def test_the_health_check_fails_once_the_clock_stopped_ticking(swarm_stack):
     assert s.alive() == 0
     clock.t += 5
     assert s.alive() == 1
+
+
+def test_a_job_run_by_hand_elsewhere_holds_its_lock_and_the_schedule_skips_it(swarm_stack):
+    import fcntl
+    import os
+
+    clock = Clock("10:00")
+    s, procs = scheduler(swarm_stack, clock)
+    lock = swarm_stack.root / "logs/tasks/status.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # `schedule run status` in another process
+    try:
+        s.tick()
+        assert "status" not in [p.argv[3] for p in procs]
+        assert "skipped (scheduled): another run of it is still going" in (swarm_stack.root / "logs/tasks/status.log").read_text()
+    finally:
+        os.close(fd)
+    clock.t += 60
+    s.tick()
+    assert [p.argv[3] for p in procs].count("status") == 1
+    assert procs[-1].kw["pass_fds"]  # the job itself holds the lock while it runs

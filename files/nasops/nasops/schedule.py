@@ -7,14 +7,15 @@ The rule is DSM's: a job runs daily at `at` (the node's local time: /etc/localti
 then every `every_min` minutes or `every_hours` hours until the day ends. Each job is this
 program as a subprocess (`nasops backup run --kind daily`, say), its output appended to the
 task's log (logs/tasks/KEY.log) between a start and an end line, as DSM's `>> log 2>&1` would;
-one run of a job at a time (a run still going when the job is due again is skipped, and the log
-says so). What ran last is in logs/monitor/schedule.json (start, end, exit code of each job).
+one run of a job at a time, scheduled or by hand (its lock, logs/tasks/KEY.lock, is held by the
+running job: a run still going when the job is due again is skipped, and the log says so). What ran last is in logs/monitor/schedule.json (start, end, exit code of each job).
 SIGTERM (Swarm's update or removal) passes SIGTERM to the running jobs, waits for them within
 the service's stop grace period, and exits. It also serves the status page's snapshot to the
 edge (nasops.status_server), as the edge on a NAS reads it from the folder."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -89,7 +90,8 @@ class Scheduler:
 
     # -- one job --
 
-    def start(self, job: Job, why: str) -> subprocess.Popen | None:
+    def start(self, job: Job, why: str, wait: bool = False) -> subprocess.Popen | None:
+        """The job started (None: skipped, a run of it is going); wait: for that run to end first."""
         if job.key in self.running:
             since = clock.iso(int(self.running[job.key][1]))
             self.say(f"{job.key}: due, but its run of {since} is still going: skipped")
@@ -98,16 +100,37 @@ class Scheduler:
             return None
         path = self.stack.file(job.log)
         path.parent.mkdir(parents=True, exist_ok=True)
+        held = self._lock(path.with_suffix(".lock"), wait)
+        if held is None:  # a run by hand (`schedule run KEY`, another process) is going
+            self.say(f"{job.key}: due, but another run of it is still going: skipped")
+            with open(path, "ab") as log:
+                log.write(f"{clock.iso(int(self.now()))} schedule: skipped ({why}): another run of it is still going\n".encode())
+            return None
         log = open(path, "ab")  # noqa: SIM115: closed when the job is reaped
         started = self.now()
         log.write(f"{clock.iso(int(started))} schedule: {job.key} starts ({why}): nasops {' '.join(job.argv)}\n".encode())
         log.flush()
-        proc = self.spawn([sys.executable, "-m", "nasops", *job.argv], cwd=str(self.stack.root), stdin=subprocess.DEVNULL,
-                          stdout=log, stderr=subprocess.STDOUT)
+        try:  # the job holds its lock for as long as it runs (the descriptor is its)
+            proc = self.spawn([sys.executable, "-m", "nasops", *job.argv], cwd=str(self.stack.root),
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(held,))
+        finally:
+            os.close(held)
         self.running[job.key] = (proc, started, log)
         self.say(f"{job.key}: started ({why}), pid {proc.pid}")
         self._record(job.key, {"started": clock.iso(int(started)), "running": True})
         return proc
+
+    @staticmethod
+    def _lock(path: Path, wait: bool = False) -> int | None:
+        """The job's lock (logs/tasks/KEY.lock), taken: its descriptor; None when a run holds it
+        (wait: until it ends)."""
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
 
     def reap(self) -> None:
         """Every job that ended: its end line, its record."""
@@ -212,7 +235,9 @@ class Scheduler:
         if job is None:
             self.say(f"no job {key!r} (one of: {', '.join(j.key for j in self.jobs)})")
             return 2
-        proc = self.start(job, "run by hand")
+        proc = self.start(job, "run by hand", wait=True)  # after the scheduled run going on, if one is
+        if proc is None:
+            return 1
         rc = proc.wait()
         self.reap()
         return rc
