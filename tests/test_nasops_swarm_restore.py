@@ -49,8 +49,8 @@ class FakeSwarm:
 
         class Api:
             def tasks(self, filters=None):
-                svc = next(s for s in client.services_by_name.values() if s.id == filters["service"])
-                return [{"Status": {"State": "running"}} for _ in range(svc.replicas)]
+                found = [s for s in client.services_by_name.values() if s.id == filters.get("service", s.id)]
+                return [{"ServiceID": svc.id, "Status": {"State": "running"}} for svc in found for _ in range(svc.replicas)]
 
         class Containers:
             def list(self, all=False, filters=None):  # noqa: A002

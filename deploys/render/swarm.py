@@ -162,9 +162,7 @@ class StackFile:
             spec["healthcheck"] = {"test": _escape(test), "interval": f"{h.interval_s}s",
                                    "timeout": f"{h.timeout_s}s", "retries": h.retries,
                                    "start_period": f"{h.start_period_s}s"}
-        spec["logging"] = {"driver": "json-file",
-                           "options": {"max-size": c.container_logs["max_size"],
-                                       "max-file": str(c.container_logs["max_files"])}}
+        spec["logging"] = _logging(c)
         for key, value in sorted(s.compose.items()):
             spec[key] = _escape(value)
         spec["labels"] = {"marketplace.target": c.target, layout.SWARM_SERVICE_LABEL: s.name,
@@ -200,6 +198,12 @@ class StackFile:
         return spec
 
 
+def _logging(c: Catalog) -> dict[str, Any]:
+    """Every service's logs: capped, as `container_logs` says."""
+    return {"driver": "json-file", "options": {"max-size": c.container_logs["max_size"],
+                                               "max-file": str(c.container_logs["max_files"])}}
+
+
 def scheduler_spec(c: Catalog) -> dict[str, Any]:
     """The jobs of `dsm_tasks`, run without DSM (nasops schedule): the NAS-side program's image,
     once, on the data node (the database servers' containers and the deploy root are there),
@@ -228,8 +232,7 @@ def scheduler_spec(c: Catalog) -> dict[str, Any]:
         # a hung scheduler runs no job: Swarm replaces a task whose clock stopped
         "healthcheck": {"test": ["CMD", "python3", "-m", "nasops", "schedule", "alive"], "interval": "10s",
                         "timeout": "10s", "retries": 6, "start_period": "30s"},
-        "logging": {"driver": "json-file", "options": {"max-size": c.container_logs["max_size"],
-                                                       "max-file": str(c.container_logs["max_files"])}},
+        "logging": _logging(c),
         "labels": {"marketplace.target": c.target, layout.SWARM_SERVICE_LABEL: layout.SCHEDULER},
         "deploy": {"endpoint_mode": "dnsrr", "replicas": 1, "restart_policy": {"condition": "any", "delay": "5s"},
                    "update_config": update, "rollback_config": {"parallelism": 1, "order": "stop-first"},

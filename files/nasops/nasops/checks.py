@@ -41,7 +41,7 @@ def checks(stack, seen: Observation, judge_all: bool = True) -> list[Check]:
     if stack.schedule is not None:  # a swarm's jobs: its scheduler service runs them
         run = seen.services.get("scheduler", MISSING)
         rows.append(Check("scheduler", run.ok, True, run.state, run.health,
-                          f"the jobs of dsm_tasks ({len([j for j in stack.schedule if j['enabled']])}), "
+                          f"the jobs of dsm_tasks ({sum(j['enabled'] for j in stack.schedule)}), "
                           "logs/monitor/schedule.json"))
     if stack.tunnel:
         code = seen.tunnel_code or 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from nasops.engine import Engine
+
 ENDED = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
 
 
@@ -65,15 +67,13 @@ class SwarmServices:
         return errors
 
     def wait_running(self, scaled: list[Scaled], timeout_s: float) -> None:
-        """Until each service runs all its replicas (Swarm counts a task with a health check as
-        running once it started; the gate then asks its health route)."""
+        """Until the engine counts each service running with all its replicas (Swarm counts a task
+        with a health check as running once it is healthy; the gate then asks its route)."""
+        engine = Engine(self.client, self.stack)
         deadline = self.clock() + timeout_s
         pending = list(scaled)
         while pending and self.clock() < deadline:
-            pending = [s for s in pending if self.running_tasks(s) < s.replicas]
+            seen = engine.services()
+            pending = [s for s in pending if not (s.name in seen and seen[s.name].ok)]
             if pending:
                 self.sleep(0.5)
-
-    def running_tasks(self, s: Scaled) -> int:
-        return sum(1 for t in self.client.api.tasks(filters={"service": s.service.id, "desired-state": "running"})
-                   if (t.get("Status") or {}).get("State") == "running")
